@@ -1,0 +1,86 @@
+"""Small building blocks shared by the blocks and both models (floor 1)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+
+
+def reference_init(module: nn.Module) -> nn.Module:
+    """The reference's initialisation, applied to every submodule.
+
+    Conv weights ~ Normal(0, sqrt(2 / (k*k*out_channels))), conv biases 0,
+    norm layers gamma 1, beta 0. Returns the module.
+    """
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            k = m.kernel_size[0] * m.kernel_size[1]
+            std = math.sqrt(2.0 / (k * m.out_channels))
+            nn.init.normal_(conv_weight(m), 0.0, std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm, nn.SyncBatchNorm)) and m.affine:
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    return module
+
+
+def make_norm(norm, channels: int) -> nn.Module:
+    """'bn' -> BatchNorm2d, 'gn' -> GroupNorm(32), None -> Identity, or a callable(channels)."""
+    if norm is None or norm == "none":
+        return nn.Identity()
+    if norm == "bn":
+        return nn.BatchNorm2d(channels)
+    if norm == "gn":
+        return nn.GroupNorm(min(32, channels), channels)
+    if callable(norm):
+        return norm(channels)
+    raise ValueError(f"norm must be 'bn', 'gn', None or a callable, got {norm!r}")
+
+
+class ConvNormAct(nn.Sequential):
+    """k x k conv (no bias) + norm + ReLU, padding keeps the size."""
+
+    def __init__(self, cin, cout, k=1, norm="bn", act=True, dilation=1, stride=1):
+        pad = dilation * (k - 1) // 2
+        layers = [nn.Conv2d(cin, cout, k, stride=stride, padding=pad, dilation=dilation, bias=False),
+                  make_norm(norm, cout)]
+        if act:
+            layers.append(nn.ReLU(inplace=True))
+        super().__init__(*layers)
+
+
+class ConditionalBatchNorm2d(nn.Module):
+    """BatchNorm whose gamma and beta are picked by the class label (for GAN generators).
+
+    forward(x (B, C, H, W), y (B,) long) -> (B, C, H, W). gamma starts at 1, beta at 0.
+    """
+
+    def __init__(self, channels: int, num_classes: int):
+        super().__init__()
+        self.num_classes = num_classes
+        self.bn = nn.BatchNorm2d(channels, affine=False)
+        self.gamma = nn.Embedding(num_classes, channels)
+        self.beta = nn.Embedding(num_classes, channels)
+        nn.init.ones_(self.gamma.weight)
+        nn.init.zeros_(self.beta.weight)
+
+    def forward(self, x, y):
+        if y is None or y.dim() != 1 or y.shape[0] != x.shape[0]:
+            raise ValueError(f"ConditionalBatchNorm2d needs labels y of shape ({x.shape[0]},), "
+                             f"got {None if y is None else tuple(y.shape)}")
+        h = self.bn(x)
+        return self.gamma(y)[:, :, None, None] * h + self.beta(y)[:, :, None, None]
+
+
+def sn(module: nn.Module) -> nn.Module:
+    """Spectral normalisation (the parametrization form, which survives deepcopy and state_dict)."""
+    return nn.utils.parametrizations.spectral_norm(module)
+
+
+def conv_weight(conv: nn.Module) -> torch.Tensor:
+    """The trainable weight of a conv, spectral-normalised or not."""
+    p = getattr(conv, "parametrizations", None)
+    return p.weight.original if p is not None and hasattr(p, "weight") else conv.weight

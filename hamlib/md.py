@@ -1,0 +1,386 @@
+"""Matrix decompositions as layers: NMF, VQ and CD (HAMBURGER.md section 2).
+
+Notation follows the paper. A feature map is a matrix X (d x N): d channels,
+N = H*W positions. A solver recovers a low-rank approximation X_hat = D C^T
+with bases D (d x r) and coefficients C (N x r), r << d, N, by running a few
+iterations of an optimisation algorithm.
+
+Everything here is batched: X is (B, d, N), D is (B, d, r), C is (B, N, r).
+Inside the solvers the coefficients are kept transposed, Ct = C^T of shape
+(B, r, N): computing D^T X (r x N) is faster than X^T D on CPUs, and every
+product then multiplies untransposed or BLAS-transposed operands without a
+copy. The public functions return C = Ct.mT, a view.
+
+Two layers of API:
+- `nmf`, `vq`, `cd`: functional solvers on matrices (notebooks, tests).
+- `NMF2D`, `VQ2D`, `CD2D`: modules on feature maps (B, C, H, W) or token
+  sequences (B, N, C), with groups, step counts, gradient mode and bases.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+EPS = 1e-6  # in denominators only, as in the reference
+
+# ----------------------------------------------------------------------------
+# One solver = init_coef + step + final. All take/return Ct (B, r, N).
+# When gradients are off they update in place (the caller owns the buffers).
+# ----------------------------------------------------------------------------
+
+
+def _inplace() -> bool:
+    return not torch.is_grad_enabled()
+
+
+def _bmm_t(A, B):
+    """A^T B for batched A (b, m, k), B (b, m, n) -> (b, k, n), no copy."""
+    return torch.bmm(A.mT, B)
+
+
+# ---- NMF: Lee-Seung multiplicative updates for min ||X - D C^T||_F^2 -------
+
+
+def nmf_init_coef(X, D):
+    # C = softmax_r(X^T D)   -> Ct (B, r, N), softmax over r (dim 1)
+    return F.softmax(_bmm_t(D, X), dim=1)
+
+
+def nmf_coef_step(X, D, Ct):
+    """C <- C * (X^T D) / (C D^T D + eps)."""
+    num = _bmm_t(D, X)                   # (B, r, d) @ (B, d, N) -> (B, r, N)
+    den = torch.bmm(_bmm_t(D, D), Ct)    # (B, r, r) @ (B, r, N) -> (B, r, N)
+    if _inplace():
+        return Ct.mul_(num).div_(den.add_(EPS))
+    return Ct * num / (den + EPS)
+
+
+def nmf_bases_step(X, D, Ct):
+    """D <- D * (X C) / (D C^T C + eps)."""
+    num = torch.bmm(X, Ct.mT)                  # (B, d, N) @ (B, N, r) -> (B, d, r)
+    den = torch.bmm(D, torch.bmm(Ct, Ct.mT))   # (B, d, r) @ (B, r, r) -> (B, d, r)
+    if _inplace():
+        return D.mul_(num).div_(den.add_(EPS))
+    return D * num / (den + EPS)
+
+
+def nmf_step(X, D, Ct):
+    Ct = nmf_coef_step(X, D, Ct)
+    D = nmf_bases_step(X, D, Ct)
+    return D, Ct
+
+
+def nmf_final(X, D, Ct):
+    return nmf_coef_step(X, D, Ct)
+
+
+# ---- VQ: soft, cosine-similarity k-means ------------------------------------
+
+
+def _soft_assign(Xn, Dn, inv_t):
+    # C = softmax_r(t * Xn^T Dn)  -> Ct (B, r, N)
+    return F.softmax(inv_t * _bmm_t(Dn, Xn), dim=1)
+
+
+def _normalise_over_N(Ct):
+    # each column of C (each row of Ct) sums to 1 over the N positions
+    return Ct / (Ct.sum(dim=2, keepdim=True) + EPS)
+
+
+def vq_step(X, D, Ct, inv_t=100.0):
+    Ct = _normalise_over_N(_soft_assign(F.normalize(X, dim=1), F.normalize(D, dim=1, eps=EPS), inv_t))
+    D = torch.bmm(X, Ct.mT)  # weighted centroids: (B, d, N) @ (B, N, r) -> (B, d, r)
+    return D, Ct
+
+
+def vq_final(X, D, Ct=None, inv_t=100.0):
+    # the norm of X is a constant for autograd; C is not normalised over N
+    Xn = X / (X.detach().norm(dim=1, keepdim=True) + EPS)
+    return _soft_assign(Xn, F.normalize(D, dim=1, eps=EPS), inv_t)
+
+
+# ---- CD: spherical k-means bases, ridge-regression coefficients -------------
+
+
+def cd_step(X, D, Ct, inv_t=100.0):
+    Ct = _normalise_over_N(_soft_assign(F.normalize(X, dim=1), D, inv_t))
+    D = F.normalize(torch.bmm(X, Ct.mT), dim=1, eps=EPS)
+    return D, Ct
+
+
+def cd_final(X, D, Ct=None, beta=0.1):
+    # C^T = (D^T D + beta I)^-1 D^T X: one (r x r) solve with N right-hand sides
+    r = D.shape[-1]
+    A = _bmm_t(D, D) + beta * torch.eye(r, dtype=D.dtype, device=D.device)
+    return torch.linalg.solve(A, _bmm_t(D, X))  # (B, r, r) \ (B, r, N) -> (B, r, N)
+
+
+# ----------------------------------------------------------------------------
+# Functional API: (D, C) = solver(X, D, ..., steps, final)
+# ----------------------------------------------------------------------------
+
+
+def _check_matrices(X, D, C=None):
+    if X.dim() != 3 or D.dim() != 3:
+        raise ValueError(f"expected X (B, d, N) and D (B, d, r), got X {tuple(X.shape)} and D {tuple(D.shape)}")
+    if X.shape[:2] != D.shape[:2]:
+        raise ValueError(f"X {tuple(X.shape)} and D {tuple(D.shape)} disagree on (B, d)")
+    if C is not None and C.shape != (X.shape[0], X.shape[2], D.shape[2]):
+        raise ValueError(f"C must be (B, N, r) = {(X.shape[0], X.shape[2], D.shape[2])}, got {tuple(C.shape)}")
+
+
+def _run(step, final_fn, X, D, Ct, steps, final):
+    if _inplace():  # never mutate the caller's tensors
+        D, Ct = D.clone(), Ct.clone()
+    for _ in range(steps):
+        D, Ct = step(X, D, Ct)
+    if final:
+        Ct = final_fn(X, D, Ct)
+    return D, Ct.mT
+
+
+def nmf(X, D, C=None, steps=6, final=False):
+    """Non-negative matrix factorisation X ~ D C^T by multiplicative updates.
+
+    X (B, d, N) >= 0, D (B, d, r) >= 0 initial bases, C (B, N, r) initial
+    coefficients (default: softmax over r of X^T D). Runs `steps` iterations
+    (coefficients, then bases); `final=True` adds one more coefficient update.
+    Returns (D, C) with C (B, N, r).
+    """
+    _check_matrices(X, D, C)
+    Ct = nmf_init_coef(X, D) if C is None else C.mT
+    return _run(nmf_step, nmf_final, X, D, Ct, steps, final)
+
+
+def vq(X, D, steps=6, inv_t=100.0, final=False):
+    """Soft vector quantisation (cosine k-means) with inverse temperature inv_t.
+
+    Each step: C = softmax_r(t Xn^T Dn), columns of C normalised over N, D = X C.
+    `final=True` ends with the unnormalised softmax assignment.
+    """
+    _check_matrices(X, D)
+    Ct = _soft_assign(X, D, inv_t)  # as the reference; the VQ step ignores it
+    step = lambda X, D, Ct: vq_step(X, D, Ct, inv_t)  # noqa: E731
+    fin = lambda X, D, Ct: vq_final(X, D, Ct, inv_t)  # noqa: E731
+    return _run(step, fin, X, D, Ct, steps, final)
+
+
+def cd(X, D, steps=6, inv_t=100.0, beta=0.1, final=False):
+    """Concept decomposition: spherical k-means bases, ridge coefficients.
+
+    Each step: C = softmax_r(t Xn^T D), columns normalised over N,
+    D = normalise_columns(X C). `final=True` ends with the ridge regression
+    C = X^T D (D^T D + beta I)^-1.
+    """
+    _check_matrices(X, D)
+    Ct = _soft_assign(X, D, inv_t)  # as the reference; the CD step ignores it
+    step = lambda X, D, Ct: cd_step(X, D, Ct, inv_t)  # noqa: E731
+    fin = lambda X, D, Ct: cd_final(X, D, Ct, beta)  # noqa: E731
+    return _run(step, fin, X, D, Ct, steps, final)
+
+
+# ----------------------------------------------------------------------------
+# Modules
+# ----------------------------------------------------------------------------
+
+GRAD_MODES = ("one-step", "bptt")
+BASES_MODES = ("random", "learned")
+
+
+def random_bases(kind, shape, generator=None, device=None, dtype=torch.float32):
+    """Initial bases, columns L2-normalised over d: Uniform[0,1) for NMF, Normal for VQ/CD.
+
+    With a generator the numbers are drawn on the CPU (so a seeded generator
+    gives the same bases on every device), then moved.
+    """
+    draw = torch.rand if kind == "nmf" else torch.randn
+    if generator is not None:
+        D = draw(shape, generator=generator, dtype=dtype)
+    else:
+        D = draw(shape, device=device, dtype=dtype)
+    return F.normalize(D, dim=-2).to(device)
+
+
+class _MD2D(nn.Module):
+    """Shared forward of NMF2D, VQ2D and CD2D (not public: use those three)."""
+
+    kind = ""
+
+    def __init__(self, channels, rank=64, steps=6, eval_steps=None, groups=1, grad="one-step",
+                 bases="random", inv_t=100.0, beta=0.1, eta=0.9, layout="bchw", eval_seed=0,
+                 validate=True):
+        super().__init__()
+        if channels % groups:
+            raise ValueError(f"groups={groups} does not divide channels={channels}")
+        if grad not in GRAD_MODES and not (isinstance(grad, int) and grad >= 0):
+            raise ValueError(f"grad must be one of {GRAD_MODES} or a number of steps to differentiate, got {grad!r}")
+        if bases not in BASES_MODES:
+            raise ValueError(f"bases must be one of {BASES_MODES}, got {bases!r}")
+        if layout not in ("bchw", "bnc"):
+            raise ValueError(f"layout must be 'bchw' (feature maps) or 'bnc' (tokens), got {layout!r}")
+        self.channels, self.rank, self.groups, self.d = channels, rank, groups, channels // groups
+        self.steps = steps
+        self.eval_steps = steps if eval_steps is None else eval_steps
+        self.grad, self.bases_mode, self.layout = grad, bases, layout
+        self.inv_t, self.beta, self.eta = inv_t, beta, eta
+        self.eval_seed, self.validate = eval_seed, validate
+        if bases == "learned":
+            g = torch.Generator().manual_seed(eval_seed)
+            self.register_buffer("bases", random_bases(self.kind, (groups, self.d, rank), generator=g))
+
+    def extra_repr(self):
+        return (f"channels={self.channels}, rank={self.rank}, groups={self.groups}, steps={self.steps}, "
+                f"eval_steps={self.eval_steps}, grad={self.grad!r}, bases={self.bases_mode!r}, layout={self.layout!r}")
+
+    # -- the solver, as three functions of (X, D, Ct) --
+    def _init_coef(self, X, D):
+        return nmf_init_coef(X, D) if self.kind == "nmf" else _soft_assign(X, D, self.inv_t)
+
+    def _step(self, X, D, Ct):
+        if self.kind == "nmf":
+            return nmf_step(X, D, Ct)
+        if self.kind == "vq":
+            return vq_step(X, D, Ct, self.inv_t)
+        return cd_step(X, D, Ct, self.inv_t)
+
+    def _final(self, X, D, Ct):
+        if self.kind == "nmf":
+            return nmf_final(X, D, Ct)
+        if self.kind == "vq":
+            return vq_final(X, D, Ct, self.inv_t)
+        return cd_final(X, D, Ct, self.beta)
+
+    def _check(self, x):
+        want = 4 if self.layout == "bchw" else 3
+        if x.dim() != want:
+            names = "(B, C, H, W)" if want == 4 else "(B, N, C)"
+            raise ValueError(f"{type(self).__name__} expects {names} input, got shape {tuple(x.shape)}")
+        c = x.shape[1] if self.layout == "bchw" else x.shape[2]
+        if c != self.channels:
+            raise ValueError(f"{type(self).__name__} was built for {self.channels} channels, input has {c}")
+        if not x.is_floating_point():
+            raise ValueError(f"{type(self).__name__} needs a floating-point input, got {x.dtype}")
+        if self.validate:
+            # one reduction over x, one host sync: NaN propagates into min/max, inf shows in them
+            lo, hi = torch.aminmax(x.detach())
+            lo, hi = lo.item(), hi.item()
+            if not (math.isfinite(lo) and math.isfinite(hi)):
+                raise ValueError(f"{type(self).__name__} input contains NaN or inf")
+            if self.kind == "nmf" and lo < 0:
+                raise ValueError(f"NMF needs a non-negative input (end the lower bread with ReLU); min is {lo:.3g}")
+
+    def _initial_bases(self, X):
+        BS, d = X.shape[:2]
+        S = self.groups if d == self.d else 1
+        shape = (S, d, self.rank)
+        if self.bases_mode == "learned":
+            if d != self.d:
+                raise ValueError(f"learned bases have d={self.d}, the matrix has d={d}")
+            D = self.bases
+        elif self.training:  # fresh per forward and per image, from the global RNG
+            return random_bases(self.kind, (BS, d, self.rank), device=X.device).to(X.dtype)
+        else:  # eval: the same bases on every call, for every image of the batch
+            g = torch.Generator().manual_seed(self.eval_seed)
+            D = random_bases(self.kind, shape, generator=g, device=X.device)
+        return D.to(X.dtype).repeat(BS // S, 1, 1)  # (S, d, r) -> (B*S, d, r)
+
+    def forward(self, x):
+        self._check(x)
+        if self.layout == "bnc":
+            x = x.transpose(1, 2)                 # (B, N, C) -> (B, C, N)
+        B, C = x.shape[:2]
+        X = x.reshape(B * self.groups, self.d, -1)  # (B, C, ...) -> (B*S, d, N)
+        y = self.reconstruct(X).reshape(x.shape)    # (B*S, d, N) -> (B, C, ...)
+        return y.transpose(1, 2) if self.layout == "bnc" else y
+
+    def reconstruct(self, X):
+        """X_hat = D C^T for a batch of matrices X (B', d', N'), no checks.
+
+        With d' != d (e.g. the channel-wise half of a dual Hamburger, where the
+        matrix is X^T) the bases are drawn at that size (learned bases need d' = d).
+        """
+        dtype = X.dtype
+        if dtype not in (torch.float32, torch.float64):
+            X = X.float()  # half precision underflows in the multiplicative updates
+        with torch.autocast(X.device.type, enabled=False):
+            D = self._initial_bases(X)
+            D, Ct = self._solve(X, D)
+            X_hat = torch.bmm(D, Ct)             # (B', d', r) @ (B', r, N') -> (B', d', N')
+        if self.training and self.bases_mode == "learned":
+            self._update_bases(D)
+        return X_hat.to(dtype)
+
+    def _solve(self, X, D):
+        K = self.steps if self.training else self.eval_steps
+        k = {"one-step": 0, "bptt": K}.get(self.grad, self.grad)  # steps to differentiate
+        k = min(k, K) if torch.is_grad_enabled() else 0
+        with torch.no_grad():
+            Ct = self._init_coef(X, D) if k < K else None
+            D = D.clone()
+            for _ in range(K - k):
+                D, Ct = self._step(X, D, Ct)
+        if k == K:  # full BPTT: the initial coefficients are differentiated too
+            Ct = self._init_coef(X, D)
+        for _ in range(k):
+            D, Ct = self._step(X, D, Ct)
+        return D, self._final(X, D, Ct)
+
+    @torch.no_grad()
+    def _update_bases(self, D):
+        # moving average of the batch-mean final bases, as the reference:
+        # bases += eta * (mean_b D - bases), then columns re-normalised
+        S, d, r = self.groups, self.d, self.rank
+        update = D.detach().reshape(-1, S, d, r).mean(0).to(self.bases.dtype)
+        self.bases.add_(self.eta * (update - self.bases))
+        self.bases.copy_(F.normalize(self.bases, dim=1))
+
+
+class NMF2D(_MD2D):
+    """NMF layer: X_hat = D C^T with D, C >= 0. Needs a non-negative input.
+
+    Args:
+      channels: C of the input; rank: r; steps: K in training; eval_steps: K in
+      evaluation (default = steps); groups: S (channels split into S groups of
+      d = C / S, each decomposed separately, like heads).
+      grad: "one-step" (the paper: the K steps run without gradient, only the
+        final coefficient update is differentiated), "bptt" (through all K
+        steps) or an int k (truncated: the last k steps and the final update).
+      bases: "random" (fresh bases every training forward, as the reference;
+        in eval a fixed generator seeded with eval_seed, so eval is
+        deterministic and does not depend on the batch) or "learned" (a
+        (S, d, r) buffer, initial bases for every forward, updated in training
+        by a moving average of the final bases with weight eta).
+      layout: "bchw" for (B, C, H, W) feature maps, "bnc" for (B, N, C) tokens.
+      validate: check the input for NaN/inf (and negatives, for NMF) with one
+        min/max reduction and one host sync per forward; shape checks are free.
+
+    The solver always runs in float32 or float64: a half-precision input (for
+    example under autocast) is upcast, and the output is cast back.
+    """
+
+    kind = "nmf"
+
+
+class VQ2D(_MD2D):
+    """Soft vector quantisation layer (cosine k-means, inverse temperature inv_t).
+
+    Arguments as NMF2D, plus inv_t (t in softmax(t * cos), default 100).
+    """
+
+    kind = "vq"
+
+
+class CD2D(_MD2D):
+    """Concept-decomposition layer: spherical k-means bases, ridge coefficients.
+
+    Arguments as NMF2D, plus inv_t (default 100) and beta (ridge, default 0.1).
+    """
+
+    kind = "cd"
+
+
+SOLVERS = {"nmf": NMF2D, "vq": VQ2D, "cd": CD2D}

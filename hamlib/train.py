@@ -1,0 +1,149 @@
+"""What both trainers (HamNet, HamGAN) and the notebooks share (floor 1).
+
+- `pick_device()`: the device, chosen once (CUDA if present, else CPU).
+- `full_scale()`: the one switch between quick (CPU) and full (GPU) settings.
+- `seed_everything(seed)`: Python, NumPy and torch RNGs.
+- `save_checkpoint` / `load_checkpoint`: atomic writes, RNG states included, so a
+  resumed run continues where an uninterrupted one would be.
+- `setup_distributed` / `cleanup_distributed`: torchrun's environment -> process group.
+- `CSVLogger`: one row per logged step, append-safe across resumes.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+log = logging.getLogger(__name__)
+
+FULL_ENV = "HAMLIB_FULL"
+
+
+def pick_device(prefer: str | None = None) -> torch.device:
+    """CUDA if available (or `prefer`, e.g. "cpu"), else CPU. Never hard-codes a GPU."""
+    if prefer is not None:
+        return torch.device(prefer)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def full_scale() -> bool:
+    """The single switch between quick and full settings for notebooks and configs.
+
+    HAMLIB_FULL=1 forces full scale, HAMLIB_FULL=0 forces quick; unset, it is
+    full scale exactly when a CUDA device is present.
+    """
+    v = os.environ.get(FULL_ENV)
+    if v is not None:
+        if v not in ("0", "1"):
+            raise ValueError(f"{FULL_ENV} must be 0 or 1, got {v!r}")
+        return v == "1"
+    return torch.cuda.is_available()
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def rng_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path, **state) -> Path:
+    """torch.save(state + RNG states) to `path` atomically (write a temp file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save({**state, "rng": rng_state()}, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path, map_location="cpu", restore_rng=True) -> dict:
+    """Load a checkpoint written by `save_checkpoint`; restores the RNG states by default."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as e:  # truncated or foreign file
+        raise ValueError(f"{path} is not a readable hamlib checkpoint: {e}") from e
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} is not a hamlib checkpoint (got {type(state).__name__})")
+    if restore_rng and "rng" in state:
+        set_rng_state(state["rng"])
+    return state
+
+
+def setup_distributed(device: torch.device | None = None):
+    """Initialise the process group from torchrun's variables. Returns (rank, world_size, device).
+
+    Without torchrun (no WORLD_SIZE) it is a single process: (0, 1, device).
+    Uses NCCL on CUDA and gloo on CPU.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, device or pick_device()
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if device is None:
+        device = torch.device("cuda", local) if torch.cuda.is_available() else torch.device("cpu")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return rank, world, device
+
+
+def cleanup_distributed() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def is_main_process() -> bool:
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+class CSVLogger:
+    """Append rows of scalars to a CSV file; resuming keeps earlier rows up to `step`."""
+
+    def __init__(self, path, fields, resume_step: int | None = None):
+        self.path, self.fields = Path(path), list(fields)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        rows = []
+        if resume_step is not None and self.path.exists():
+            with open(self.path, newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
+        with open(self.path, "w", newline="") as f:
+            w = csv.DictWriter(f, self.fields)
+            w.writeheader()
+            w.writerows(rows)
+
+    def log(self, **row):
+        missing = set(self.fields) - set(row)
+        if missing:
+            raise ValueError(f"CSVLogger row lacks {sorted(missing)}")
+        with open(self.path, "a", newline="") as f:
+            csv.DictWriter(f, self.fields).writerow({k: row[k] for k in self.fields})
+
+    def read(self) -> list[dict]:
+        with open(self.path, newline="") as f:
+            return list(csv.DictReader(f))
