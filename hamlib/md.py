@@ -79,11 +79,21 @@ def nmf_final(X, D, Ct):
 
 
 # ---- VQ: soft, cosine-similarity k-means ------------------------------------
+# Xn^T Dn = diag(1/||x_n||) X^T Dn: the positions' norms are computed once per
+# forward, not once per step, and Xn (as large as X) is never materialised.
 
 
-def _soft_assign(Xn, Dn, inv_t):
-    # C = softmax_r(t * Xn^T Dn)  -> Ct (B, r, N)
-    return F.softmax(inv_t * _bmm_t(Dn, Xn), dim=1)
+def _inv_norm(X, eps=1e-12):
+    # 1 / ||x_n|| for every position: (B, d, N) -> (B, 1, N), as F.normalize
+    return 1.0 / X.norm(dim=1, keepdim=True).clamp_min(eps)
+
+
+def _soft_assign(X, D, inv_t, x_scale=None):
+    # C = softmax_r(t * diag(x_scale) X^T D)  -> Ct (B, r, N)
+    S = _bmm_t(D, X)                                  # (B, r, d) @ (B, d, N) -> (B, r, N)
+    if x_scale is not None:
+        S = S * x_scale
+    return F.softmax(inv_t * S, dim=1)
 
 
 def _normalise_over_N(Ct):
@@ -91,32 +101,51 @@ def _normalise_over_N(Ct):
     return Ct / (Ct.sum(dim=2, keepdim=True) + EPS)
 
 
-def vq_step(X, D, Ct, inv_t=100.0):
-    Ct = _normalise_over_N(_soft_assign(F.normalize(X, dim=1), F.normalize(D, dim=1, eps=EPS), inv_t))
+def vq_step(X, D, Ct, inv_t=100.0, x_scale=None):
+    """C = softmax_r(t Xn^T Dn), normalised over N; D = X C. x_scale: 1/||x_n|| if precomputed."""
+    x_scale = _inv_norm(X) if x_scale is None else x_scale
+    Ct = _normalise_over_N(_soft_assign(X, F.normalize(D, dim=1, eps=EPS), inv_t, x_scale))
     D = torch.bmm(X, Ct.mT)  # weighted centroids: (B, d, N) @ (B, N, r) -> (B, d, r)
     return D, Ct
 
 
 def vq_final(X, D, Ct=None, inv_t=100.0):
-    # the norm of X is a constant for autograd; C is not normalised over N
-    Xn = X / (X.detach().norm(dim=1, keepdim=True) + EPS)
-    return _soft_assign(Xn, F.normalize(D, dim=1, eps=EPS), inv_t)
+    """C = softmax_r(t Xn^T Dn), the norm of X a constant for autograd, C not normalised."""
+    x_scale = 1.0 / (X.detach().norm(dim=1, keepdim=True) + EPS)
+    return _soft_assign(X, F.normalize(D, dim=1, eps=EPS), inv_t, x_scale)
 
 
 # ---- CD: spherical k-means bases, ridge-regression coefficients -------------
 
 
-def cd_step(X, D, Ct, inv_t=100.0):
-    Ct = _normalise_over_N(_soft_assign(F.normalize(X, dim=1), D, inv_t))
+def cd_step(X, D, Ct, inv_t=100.0, x_scale=None):
+    """C = softmax_r(t Xn^T D), normalised over N; D = normalise_columns(X C)."""
+    x_scale = _inv_norm(X) if x_scale is None else x_scale
+    Ct = _normalise_over_N(_soft_assign(X, D, inv_t, x_scale))
     D = F.normalize(torch.bmm(X, Ct.mT), dim=1, eps=EPS)
     return D, Ct
 
 
 def cd_final(X, D, Ct=None, beta=0.1):
-    # C^T = (D^T D + beta I)^-1 D^T X: one (r x r) solve with N right-hand sides
+    """C^T = (D^T D + beta I)^-1 D^T X: one (r x r) solve with N right-hand sides."""
     r = D.shape[-1]
     A = _bmm_t(D, D) + beta * torch.eye(r, dtype=D.dtype, device=D.device)
     return torch.linalg.solve(A, _bmm_t(D, X))  # (B, r, r) \ (B, r, N) -> (B, r, N)
+
+
+def make_solver(kind, X, inv_t=100.0, beta=0.1):
+    """The solver `kind` on this X as three functions: init(D) -> Ct, step(D, Ct) -> (D, Ct),
+    final(D, Ct) -> Ct. What depends on X alone (the positions' norms) is computed once here."""
+    if kind == "nmf":
+        return (lambda D: nmf_init_coef(X, D), lambda D, Ct: nmf_step(X, D, Ct),
+                lambda D, Ct: nmf_final(X, D, Ct))
+    if kind not in ("vq", "cd"):
+        raise ValueError(f"unknown solver {kind!r}: expected 'nmf', 'vq' or 'cd'")
+    s = _inv_norm(X)
+    init = lambda D: None  # noqa: E731  the VQ and CD steps need no initial coefficients
+    if kind == "vq":
+        return init, lambda D, Ct: vq_step(X, D, Ct, inv_t, s), lambda D, Ct: vq_final(X, D, Ct, inv_t)
+    return init, lambda D, Ct: cd_step(X, D, Ct, inv_t, s), lambda D, Ct: cd_final(X, D, Ct, beta)
 
 
 # ----------------------------------------------------------------------------
@@ -133,13 +162,18 @@ def _check_matrices(X, D, C=None):
         raise ValueError(f"C must be (B, N, r) = {(X.shape[0], X.shape[2], D.shape[2])}, got {tuple(C.shape)}")
 
 
-def _run(step, final_fn, X, D, Ct, steps, final):
+def _run(kind, X, D, C, steps, final, inv_t=100.0, beta=0.1):
+    _check_matrices(X, D, C)
+    init, step, final_fn = make_solver(kind, X, inv_t, beta)
+    Ct = init(D) if C is None else C.mT
     if _inplace():  # never mutate the caller's tensors
-        D, Ct = D.clone(), Ct.clone()
+        D, Ct = D.clone(), (None if Ct is None else Ct.clone())
     for _ in range(steps):
-        D, Ct = step(X, D, Ct)
+        D, Ct = step(D, Ct)
     if final:
-        Ct = final_fn(X, D, Ct)
+        Ct = final_fn(D, Ct)
+    if Ct is None:  # VQ / CD with no step: the reference's initial C = softmax_r(t X^T D)
+        Ct = _soft_assign(X, D, inv_t)
     return D, Ct.mT
 
 
@@ -151,22 +185,16 @@ def nmf(X, D, C=None, steps=6, final=False):
     (coefficients, then bases); `final=True` adds one more coefficient update.
     Returns (D, C) with C (B, N, r).
     """
-    _check_matrices(X, D, C)
-    Ct = nmf_init_coef(X, D) if C is None else C.mT
-    return _run(nmf_step, nmf_final, X, D, Ct, steps, final)
+    return _run("nmf", X, D, C, steps, final)
 
 
 def vq(X, D, steps=6, inv_t=100.0, final=False):
     """Soft vector quantisation (cosine k-means) with inverse temperature inv_t.
 
     Each step: C = softmax_r(t Xn^T Dn), columns of C normalised over N, D = X C.
-    `final=True` ends with the unnormalised softmax assignment.
+    `final=True` ends with the unnormalised softmax assignment. Returns (D, C).
     """
-    _check_matrices(X, D)
-    Ct = _soft_assign(X, D, inv_t)  # as the reference; the VQ step ignores it
-    step = lambda X, D, Ct: vq_step(X, D, Ct, inv_t)  # noqa: E731
-    fin = lambda X, D, Ct: vq_final(X, D, Ct, inv_t)  # noqa: E731
-    return _run(step, fin, X, D, Ct, steps, final)
+    return _run("vq", X, D, None, steps, final, inv_t=inv_t)
 
 
 def cd(X, D, steps=6, inv_t=100.0, beta=0.1, final=False):
@@ -174,13 +202,9 @@ def cd(X, D, steps=6, inv_t=100.0, beta=0.1, final=False):
 
     Each step: C = softmax_r(t Xn^T D), columns normalised over N,
     D = normalise_columns(X C). `final=True` ends with the ridge regression
-    C = X^T D (D^T D + beta I)^-1.
+    C = X^T D (D^T D + beta I)^-1. Returns (D, C).
     """
-    _check_matrices(X, D)
-    Ct = _soft_assign(X, D, inv_t)  # as the reference; the CD step ignores it
-    step = lambda X, D, Ct: cd_step(X, D, Ct, inv_t)  # noqa: E731
-    fin = lambda X, D, Ct: cd_final(X, D, Ct, beta)  # noqa: E731
-    return _run(step, fin, X, D, Ct, steps, final)
+    return _run("cd", X, D, None, steps, final, inv_t=inv_t, beta=beta)
 
 
 # ----------------------------------------------------------------------------
@@ -235,24 +259,6 @@ class _MD2D(nn.Module):
     def extra_repr(self):
         return (f"channels={self.channels}, rank={self.rank}, groups={self.groups}, steps={self.steps}, "
                 f"eval_steps={self.eval_steps}, grad={self.grad!r}, bases={self.bases_mode!r}, layout={self.layout!r}")
-
-    # -- the solver, as three functions of (X, D, Ct) --
-    def _init_coef(self, X, D):
-        return nmf_init_coef(X, D) if self.kind == "nmf" else _soft_assign(X, D, self.inv_t)
-
-    def _step(self, X, D, Ct):
-        if self.kind == "nmf":
-            return nmf_step(X, D, Ct)
-        if self.kind == "vq":
-            return vq_step(X, D, Ct, self.inv_t)
-        return cd_step(X, D, Ct, self.inv_t)
-
-    def _final(self, X, D, Ct):
-        if self.kind == "nmf":
-            return nmf_final(X, D, Ct)
-        if self.kind == "vq":
-            return vq_final(X, D, Ct, self.inv_t)
-        return cd_final(X, D, Ct, self.beta)
 
     def _check(self, x):
         want = 4 if self.layout == "bchw" else 3
@@ -318,16 +324,17 @@ class _MD2D(nn.Module):
         K = self.steps if self.training else self.eval_steps
         k = {"one-step": 0, "bptt": K}.get(self.grad, self.grad)  # steps to differentiate
         k = min(k, K) if torch.is_grad_enabled() else 0
+        init, step, final = make_solver(self.kind, X, self.inv_t, self.beta)
         with torch.no_grad():
-            Ct = self._init_coef(X, D) if k < K else None
+            Ct = init(D) if k < K else None
             D = D.clone()
             for _ in range(K - k):
-                D, Ct = self._step(X, D, Ct)
+                D, Ct = step(D, Ct)
         if k == K:  # full BPTT: the initial coefficients are differentiated too
-            Ct = self._init_coef(X, D)
+            Ct = init(D)
         for _ in range(k):
-            D, Ct = self._step(X, D, Ct)
-        return D, self._final(X, D, Ct)
+            D, Ct = step(D, Ct)
+        return D, final(D, Ct)
 
     @torch.no_grad()
     def _update_bases(self, D):

@@ -1,0 +1,366 @@
+"""The solvers against independent references, and the modules' contracts."""
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+from sklearn.decomposition import NMF as SkNMF
+
+import hamlib
+from hamlib.bench import peak_memory
+from hamlib.md import nmf_coef_step, random_bases
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+# ---------------------------------------------------------------- NMF -------
+
+
+@pytest.mark.parametrize("steps", [1, 6, 20])
+def test_nmf_matches_sklearn_mu(steps):
+    B, d, N, r = 1, 12, 30, 4
+    X = torch.rand(B, d, N, generator=gen(1))
+    D0 = torch.rand(B, d, r, generator=gen(2))
+    C0 = torch.rand(B, N, r, generator=gen(3))
+    D, C = hamlib.nmf(X, D0, C0, steps=steps)
+    # scikit-learn factorises X_s (n_samples x n_features) ~ W H; here X^T ~ C D^T: W = C, H = D^T
+    sk = SkNMF(n_components=r, solver="mu", init="custom", beta_loss="frobenius", max_iter=steps, tol=0)
+    W = sk.fit_transform(X[0].T.double().numpy(), W=C0[0].double().numpy().copy(), H=D0[0].T.double().numpy().copy())
+    np.testing.assert_allclose(C[0].numpy(), W, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(D[0].T.numpy(), sk.components_, rtol=1e-4, atol=1e-5)
+
+
+def test_nmf_objective_never_increases():
+    X = torch.rand(3, 20, 50, generator=gen(0), dtype=torch.float64)
+    D = random_bases("nmf", (3, 20, 6), generator=gen(1)).double()
+    D, C = hamlib.nmf(X, D, steps=0)
+    errs = [torch.linalg.norm(X - D @ C.mT).item()]
+    for _ in range(50):
+        D, C = hamlib.nmf(X, D, C, steps=1)
+        errs.append(torch.linalg.norm(X - D @ C.mT).item())
+    diffs = np.diff(errs)
+    assert (diffs <= 1e-12 * errs[0]).all(), f"objective rose: max step {diffs.max()}"
+    assert errs[-1] < 0.8 * errs[0]  # and it really decreased
+
+
+def test_nmf_final_is_one_more_coefficient_update():
+    X = torch.rand(2, 8, 20, generator=gen(0))
+    D0 = torch.rand(2, 8, 3, generator=gen(1))
+    D, C = hamlib.nmf(X, D0, steps=4)
+    Df, Cf = hamlib.nmf(X, D0, steps=4, final=True)
+    torch.testing.assert_close(Df, D)
+    torch.testing.assert_close(Cf.mT, nmf_coef_step(X, D, C.mT.clone()))
+
+
+def test_functional_does_not_mutate_inputs():
+    X = torch.rand(1, 8, 20, generator=gen(0))
+    D0, C0 = torch.rand(1, 8, 3, generator=gen(1)), torch.rand(1, 20, 3, generator=gen(2))
+    D0c, C0c = D0.clone(), C0.clone()
+    with torch.no_grad():  # the in-place fast path
+        hamlib.nmf(X, D0, C0, steps=3, final=True)
+        hamlib.vq(X, D0, steps=3, final=True)
+        hamlib.cd(X, D0, steps=3, final=True)
+    assert torch.equal(D0, D0c) and torch.equal(C0, C0c)
+
+
+# ------------------------------------------------ VQ and CD vs NumPy -------
+
+
+def np_softmax(a, axis):
+    a = a - a.max(axis=axis, keepdims=True)
+    e = np.exp(a)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def np_colnorm(A, eps):
+    return A / np.maximum(np.linalg.norm(A, axis=0, keepdims=True), eps)
+
+
+def np_vq(X, D, steps, t, final):
+    """HAMBURGER.md section 2, VQ, on one matrix X (d, N), D (d, r)."""
+    Xn = np_colnorm(X, 1e-12)
+    C = None
+    for _ in range(steps):
+        C = np_softmax(t * Xn.T @ np_colnorm(D, 1e-6), axis=1)   # (N, r)
+        C = C / (C.sum(axis=0, keepdims=True) + 1e-6)            # columns sum to 1 over N
+        D = X @ C
+    if final:
+        Xf = X / (np.linalg.norm(X, axis=0, keepdims=True) + 1e-6)
+        C = np_softmax(t * Xf.T @ np_colnorm(D, 1e-6), axis=1)
+    return D, C
+
+
+def np_cd(X, D, steps, t, beta, final):
+    Xn = np_colnorm(X, 1e-12)
+    C = None
+    for _ in range(steps):
+        C = np_softmax(t * Xn.T @ D, axis=1)
+        C = C / (C.sum(axis=0, keepdims=True) + 1e-6)
+        D = np_colnorm(X @ C, 1e-6)
+    if final:
+        C = X.T @ D @ np.linalg.inv(D.T @ D + beta * np.eye(D.shape[1]))
+    return D, C
+
+
+@pytest.mark.parametrize("inv_t", [1.0, 20.0, 100.0])
+@pytest.mark.parametrize("final", [False, True])
+def test_vq_matches_numpy(inv_t, final):
+    X = torch.randn(2, 10, 40, generator=gen(0), dtype=torch.float64)
+    D0 = random_bases("vq", (2, 10, 5), generator=gen(1)).double()
+    D, C = hamlib.vq(X, D0, steps=5, inv_t=inv_t, final=final)
+    for b in range(2):
+        Dr, Cr = np_vq(X[b].numpy(), D0[b].numpy(), 5, inv_t, final)
+        np.testing.assert_allclose(D[b].numpy(), Dr, rtol=1e-9, atol=1e-10)
+        np.testing.assert_allclose(C[b].numpy(), Cr, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("inv_t", [1.0, 100.0])
+@pytest.mark.parametrize("final", [False, True])
+def test_cd_matches_numpy(inv_t, final):
+    X = torch.randn(2, 10, 40, generator=gen(0), dtype=torch.float64)
+    D0 = random_bases("cd", (2, 10, 5), generator=gen(1)).double()
+    D, C = hamlib.cd(X, D0, steps=5, inv_t=inv_t, beta=0.1, final=final)
+    for b in range(2):
+        Dr, Cr = np_cd(X[b].numpy(), D0[b].numpy(), 5, inv_t, 0.1, final)
+        np.testing.assert_allclose(D[b].numpy(), Dr, rtol=1e-9, atol=1e-10)
+        np.testing.assert_allclose(C[b].numpy(), Cr, rtol=1e-9, atol=1e-10)
+
+
+def test_vq_float32_close_to_float64():
+    X = torch.randn(1, 16, 64, generator=gen(0))
+    D0 = random_bases("vq", (1, 16, 4), generator=gen(1))
+    D32, C32 = hamlib.vq(X, D0, steps=6, final=True)
+    D64, C64 = hamlib.vq(X.double(), D0.double(), steps=6, final=True)
+    torch.testing.assert_close(C32.double(), C64, rtol=1e-3, atol=1e-4)
+
+
+def test_cd_final_is_ridge_regression_solved_by_scipy():
+    X = torch.randn(1, 12, 30, generator=gen(0), dtype=torch.float64)
+    D0 = random_bases("cd", (1, 12, 4), generator=gen(1)).double()
+    D, C = hamlib.cd(X, D0, steps=3, beta=0.1, final=True)
+    Dn, Xn = D[0].numpy(), X[0].numpy()
+    Ct = scipy.linalg.solve(Dn.T @ Dn + 0.1 * np.eye(4), Dn.T @ Xn, assume_a="pos")   # (r, N)
+    np.testing.assert_allclose(C[0].numpy(), Ct.T, rtol=1e-10, atol=1e-12)
+
+
+def test_functional_shape_errors():
+    X, D = torch.rand(2, 8, 20), torch.rand(2, 8, 3)
+    with pytest.raises(ValueError, match="disagree"):
+        hamlib.nmf(X, torch.rand(2, 7, 3))
+    with pytest.raises(ValueError, match=r"\(B, d, N\)"):
+        hamlib.vq(X[0], D[0])
+    with pytest.raises(ValueError, match=r"C must be \(B, N, r\)"):
+        hamlib.nmf(X, D, torch.rand(2, 3, 20))
+    with pytest.raises(ValueError, match="unknown solver"):
+        hamlib.md.make_solver("pca", X)
+
+
+# ---------------------------------------------------------------- modules ---
+
+MODULES = [hamlib.NMF2D, hamlib.VQ2D, hamlib.CD2D]
+
+
+@pytest.mark.parametrize("cls", MODULES)
+@pytest.mark.parametrize("groups", [1, 4])
+def test_module_shapes_and_token_layout(cls, groups):
+    x = torch.rand(2, 16, 5, 7, generator=gen(0))
+    m = cls(16, rank=3, groups=groups)
+    assert m(x).shape == x.shape
+    t = cls(16, rank=3, groups=groups, layout="bnc").eval()
+    tokens = x.flatten(2).mT                              # (B, N, C)
+    y = t(tokens)
+    assert y.shape == tokens.shape
+    # the token form is the map form on the same data
+    torch.testing.assert_close(y, m.eval()(x).flatten(2).mT)
+
+
+@pytest.mark.parametrize("cls", MODULES)
+def test_eval_is_deterministic_and_independent_of_batch(cls):
+    x = torch.rand(3, 8, 6, 6, generator=gen(0))
+    m = cls(8, rank=4).eval()
+    with torch.no_grad():
+        a, b = m(x), m(x)
+        single = m(x[1:2])
+    assert torch.equal(a, b)
+    torch.testing.assert_close(single[0], a[1], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("cls", MODULES)
+def test_training_draws_fresh_random_bases(cls):
+    x = torch.rand(1, 8, 6, 6, generator=gen(0))
+    m = cls(8, rank=4).train()
+    torch.manual_seed(0)
+    a = m(x)
+    b = m(x)
+    torch.manual_seed(0)
+    c = m(x)
+    assert not torch.equal(a, b)   # random per forward, as the reference
+    assert torch.equal(a, c)       # but reproducible under a seed
+
+
+@pytest.mark.parametrize("cls", MODULES)
+def test_learned_bases_buffer(cls, tmp_path):
+    m = cls(8, rank=4, groups=2, bases="learned")
+    assert m.bases.shape == (2, 4, 4) and "bases" in m.state_dict()
+    before = m.bases.clone()
+    x = torch.rand(2, 8, 5, 5, generator=gen(0))
+    m.train()(x)
+    assert not torch.equal(m.bases, before)                          # moving average in training
+    torch.testing.assert_close(m.bases.norm(dim=1), torch.ones(2, 4))  # columns stay unit norm
+    after = m.bases.clone()
+    m.eval()(x)
+    assert torch.equal(m.bases, after)                               # no update in eval
+    torch.save(m.state_dict(), tmp_path / "m.pt")
+    m2 = cls(8, rank=4, groups=2, bases="learned", eval_seed=123)
+    m2.load_state_dict(torch.load(tmp_path / "m.pt"))
+    assert torch.equal(m2.bases, m.bases)
+    with torch.no_grad():
+        assert torch.equal(m2.eval()(x), m(x))
+    m64 = m2.to(torch.float64)
+    assert m64.bases.dtype == torch.float64
+    assert m64(x.double()).dtype == torch.float64
+
+
+@pytest.mark.parametrize("cls", MODULES)
+def test_float64_and_half_precision(cls):
+    x = torch.rand(1, 8, 4, 4, generator=gen(0))
+    m = cls(8, rank=3).eval()
+    y32 = m(x)
+    y64 = m(x.double())
+    assert y64.dtype == torch.float64
+    torch.testing.assert_close(y64.float(), y32, rtol=1e-4, atol=1e-5)
+    # half precision in, half out; the solver ran in float32 (so it matches up to the final cast)
+    y16 = m(x.to(torch.bfloat16))
+    assert y16.dtype == torch.bfloat16
+    torch.testing.assert_close(y16.float(), m(x.to(torch.bfloat16).float()).to(torch.bfloat16).float())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ya = m(x)
+    assert ya.dtype == torch.float32 and torch.isfinite(ya).all()
+
+
+def test_nmf_fp16_input_does_not_underflow():
+    # values whose multiplicative updates underflow in float16 (products ~1e-9)
+    x = 1e-3 * torch.rand(1, 8, 6, 6, generator=gen(0))
+    m = hamlib.NMF2D(8, rank=3).eval()
+    y = m(x.half()).float()
+    ref = m(x.half().float())
+    assert torch.isfinite(y).all() and y.abs().sum() > 0
+    torch.testing.assert_close(y, ref, rtol=2e-3, atol=1e-7)
+
+
+@pytest.mark.parametrize("cls", MODULES)
+def test_bad_input_errors(cls):
+    m = cls(8, rank=3)
+    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
+        m(torch.rand(8, 4, 4))
+    with pytest.raises(ValueError, match="built for 8 channels"):
+        m(torch.rand(1, 6, 4, 4))
+    with pytest.raises(ValueError, match="floating-point"):
+        m(torch.ones(1, 8, 4, 4, dtype=torch.long))
+    bad = torch.rand(1, 8, 4, 4)
+    bad[0, 3, 1, 1] = float("nan")
+    with pytest.raises(ValueError, match="NaN or inf"):
+        m(bad)
+    bad[0, 3, 1, 1] = float("inf")
+    with pytest.raises(ValueError, match="NaN or inf"):
+        m(bad)
+    with pytest.raises(ValueError, match="does not divide"):
+        cls(8, groups=3)
+    with pytest.raises(ValueError, match="grad must be"):
+        cls(8, grad="sometimes")
+    with pytest.raises(ValueError, match="bases must be"):
+        cls(8, bases="pretrained")
+    with pytest.raises(ValueError, match=r"\(B, N, C\)"):
+        cls(8, layout="bnc")(torch.rand(1, 8, 4, 4))
+
+
+def test_nmf_rejects_negative_input():
+    x = torch.rand(1, 8, 4, 4) - 0.5
+    with pytest.raises(ValueError, match="non-negative"):
+        hamlib.NMF2D(8)(x)
+    hamlib.VQ2D(8)(x)  # VQ and CD take signed input
+    hamlib.CD2D(8)(x)
+    hamlib.NMF2D(8, validate=False)(x.relu())
+
+
+# -------------------------------------------------------------- gradients ---
+
+
+def test_one_step_gradient_is_the_final_step_alone():
+    B, C, H, W, r, K = 2, 8, 4, 5, 3, 5
+    x = torch.rand(B, C, H, W, generator=gen(0), requires_grad=True)
+    m = hamlib.NMF2D(C, rank=r, steps=K, grad="one-step").eval()   # eval: known, seeded bases
+    g = torch.randn(B, C, H, W, generator=gen(1))
+    (gx,) = torch.autograd.grad((m(x) * g).sum(), x)
+    # by hand: K steps without gradient, then one differentiated coefficient update
+    X = x.reshape(B, C, H * W)
+    D0 = random_bases("nmf", (1, C, r), generator=gen(0)).repeat(B, 1, 1)
+    with torch.no_grad():
+        D, Cc = hamlib.nmf(X, D0, steps=K)
+    Ct = nmf_coef_step(X, D, Cc.mT.clone())
+    (ref,) = torch.autograd.grad(((D @ Ct).reshape(B, C, H, W) * g).sum(), x)
+    torch.testing.assert_close(gx, ref)
+
+
+def _train_step_memory(steps, grad):
+    m = hamlib.NMF2D(32, rank=8, steps=steps, grad=grad)
+    x = torch.rand(1, 32, 16, 16, generator=gen(0))
+
+    def step():
+        xi = x.clone().requires_grad_(True)
+        m(xi).sum().backward()
+
+    return peak_memory(step)
+
+
+def test_one_step_memory_does_not_grow_with_steps():
+    m2, m24 = _train_step_memory(2, "one-step"), _train_step_memory(12, "one-step")
+    assert m24 <= 1.05 * m2, (m2, m24)
+    # the measure can see growth: back-propagation through the steps stores every step
+    b2, b24 = _train_step_memory(2, "bptt"), _train_step_memory(12, "bptt")
+    assert b24 > 3 * b2, (b2, b24)
+
+
+def _gradcheck(cls, **kw):
+    m = cls(4, rank=2, steps=3, grad="bptt", **kw).double().eval()
+    x = (torch.rand(1, 4, 3, 3, generator=gen(0), dtype=torch.float64) + 0.2).requires_grad_(True)
+    return torch.autograd.gradcheck(m, (x,), eps=1e-6, atol=1e-5, rtol=1e-3)
+
+
+def test_bptt_gradcheck_nmf():
+    assert _gradcheck(hamlib.NMF2D)
+
+
+def test_bptt_gradcheck_cd():
+    assert _gradcheck(hamlib.CD2D, inv_t=1.0)
+
+
+def test_bptt_and_truncated_reach_across_pixels_one_step_does_not():
+    """d y_i / d x_j for i != j: zero under the paper's one-step gradient (D is a constant)."""
+    x = torch.rand(1, 6, 3, 3, generator=gen(0))
+
+    def cross_pixel(grad):
+        m = hamlib.NMF2D(6, rank=2, steps=4, grad=grad).eval()
+        J = torch.autograd.functional.jacobian(m, x)           # (1, 6, 3, 3, 1, 6, 3, 3)
+        J = J.reshape(6, 9, 6, 9).permute(1, 3, 0, 2)          # (pixel i, pixel j, c, c')
+        off = ~torch.eye(9, dtype=torch.bool)
+        return J[off].abs().max().item()
+
+    assert cross_pixel("one-step") == 0.0
+    assert cross_pixel("bptt") > 1e-4
+    assert cross_pixel(1) > 1e-4
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("cls", MODULES)
+def test_cuda_matches_cpu(cls):
+    x = torch.rand(2, 16, 8, 8, generator=gen(0))
+    m = cls(16, rank=4).eval()
+    y = m(x)
+    yc = m.to("cuda")(x.to("cuda"))
+    torch.testing.assert_close(yc.cpu(), y, rtol=1e-4, atol=1e-5)
+    with torch.autocast("cuda", dtype=torch.float16):
+        yh = m(x.to("cuda"))
+    assert torch.isfinite(yh).all()
