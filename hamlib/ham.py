@@ -53,6 +53,7 @@ class Hamburger(nn.Module):
         if num_classes is not None and version != "gan":
             raise ValueError("num_classes (conditional BN) is a 'gan' option")
         d = channels if d is None else d
+        self.channels = channels
         self.version, self.ham_kind, self.dual = version, ham, dual
         width = 2 * d if dual else d
 
@@ -82,6 +83,8 @@ class Hamburger(nn.Module):
         reference_init(self)
 
     def forward(self, x, y=None):
+        if x.dim() != 4 or x.shape[1] != self.channels:
+            raise ValueError(f"Hamburger was built for (B, {self.channels}, H, W) input, got shape {tuple(x.shape)}")
         z = self.lower_bread(x)                       # (B, C, H, W) -> (B, d or 2d, H, W)
         if self.dual:
             zs, zc = z.chunk(2, dim=1)                # each (B, d, H, W)
