@@ -22,7 +22,8 @@ def pip_packages():
 
 def conda_packages():
     pkgs = {}
-    for line in (ROOT / "environment.yml").read_text().splitlines():
+    text = (ROOT / "environment.yml").read_text()
+    for line in text.split("\ndependencies:", 1)[1].splitlines():
         m = re.match(r"^  - ([A-Za-z0-9_.-]+)(.*)$", line)  # top-level conda dependencies only
         if m and m.group(1) not in ("python", "pip"):
             name = CONDA_NAMES.get(m.group(1), m.group(1)).lower()
