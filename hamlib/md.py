@@ -20,6 +20,7 @@ Two layers of API:
 from __future__ import annotations
 
 import math
+from typing import Callable, NamedTuple
 
 import torch
 import torch.nn as nn
@@ -68,12 +69,6 @@ def nmf_bases_step(X, D, Ct):
     return D * num / (den + EPS)
 
 
-def nmf_step(X, D, Ct):
-    Ct = nmf_coef_step(X, D, Ct)
-    D = nmf_bases_step(X, D, Ct)
-    return D, Ct
-
-
 def nmf_final(X, D, Ct):
     return nmf_coef_step(X, D, Ct)
 
@@ -101,12 +96,15 @@ def _normalise_over_N(Ct):
     return Ct / (Ct.sum(dim=2, keepdim=True) + EPS)
 
 
-def vq_step(X, D, Ct, inv_t=100.0, x_scale=None):
-    """C = softmax_r(t Xn^T Dn), normalised over N; D = X C. x_scale: 1/||x_n|| if precomputed."""
+def vq_coef_step(X, D, inv_t=100.0, x_scale=None):
+    """C = softmax_r(t Xn^T Dn), normalised over N. x_scale: 1/||x_n|| if precomputed."""
     x_scale = _inv_norm(X) if x_scale is None else x_scale
-    Ct = _normalise_over_N(_soft_assign(X, F.normalize(D, dim=1, eps=EPS), inv_t, x_scale))
-    D = torch.bmm(X, Ct.mT)  # weighted centroids: (B, d, N) @ (B, N, r) -> (B, d, r)
-    return D, Ct
+    return _normalise_over_N(_soft_assign(X, F.normalize(D, dim=1, eps=EPS), inv_t, x_scale))
+
+
+def vq_bases_step(X, Ct):
+    """D = X C, the weighted centroids: (B, d, N) @ (B, N, r) -> (B, d, r)."""
+    return torch.bmm(X, Ct.mT)
 
 
 def vq_final(X, D, Ct=None, inv_t=100.0):
@@ -118,12 +116,15 @@ def vq_final(X, D, Ct=None, inv_t=100.0):
 # ---- CD: spherical k-means bases, ridge-regression coefficients -------------
 
 
-def cd_step(X, D, Ct, inv_t=100.0, x_scale=None):
-    """C = softmax_r(t Xn^T D), normalised over N; D = normalise_columns(X C)."""
+def cd_coef_step(X, D, inv_t=100.0, x_scale=None):
+    """C = softmax_r(t Xn^T D), normalised over N."""
     x_scale = _inv_norm(X) if x_scale is None else x_scale
-    Ct = _normalise_over_N(_soft_assign(X, D, inv_t, x_scale))
-    D = F.normalize(torch.bmm(X, Ct.mT), dim=1, eps=EPS)
-    return D, Ct
+    return _normalise_over_N(_soft_assign(X, D, inv_t, x_scale))
+
+
+def cd_bases_step(X, Ct):
+    """D = normalise_columns(X C): spherical k-means centroids."""
+    return F.normalize(torch.bmm(X, Ct.mT), dim=1, eps=EPS)
 
 
 def cd_final(X, D, Ct=None, beta=0.1):
@@ -133,19 +134,41 @@ def cd_final(X, D, Ct=None, beta=0.1):
     return torch.linalg.solve(A, _bmm_t(D, X))  # (B, r, r) \ (B, r, N) -> (B, r, N)
 
 
-def make_solver(kind, X, inv_t=100.0, beta=0.1):
-    """The solver `kind` on this X as three functions: init(D) -> Ct, step(D, Ct) -> (D, Ct),
-    final(D, Ct) -> Ct. What depends on X alone (the positions' norms) is computed once here."""
+class Solver(NamedTuple):
+    """One solver bound to one X. Coefficients are Ct (B, r, N) throughout.
+
+    init(D) -> Ct         initial coefficients (None where the steps need none)
+    coef(D, Ct) -> Ct     the coefficient half of a loop iteration
+    bases(D, Ct) -> D     the bases half
+    final(D, Ct) -> Ct    the final coefficient step, the one the paper differentiates
+    """
+
+    init: Callable
+    coef: Callable
+    bases: Callable
+    final: Callable
+
+    def step(self, D, Ct):
+        """One loop iteration: coefficients first, then bases."""
+        Ct = self.coef(D, Ct)
+        return self.bases(D, Ct), Ct
+
+
+def make_solver(kind, X, inv_t=100.0, beta=0.1) -> Solver:
+    """The solver `kind` ("nmf", "vq", "cd") bound to this X. What depends on X alone
+    (the positions' norms) is computed once here, not once per step."""
     if kind == "nmf":
-        return (lambda D: nmf_init_coef(X, D), lambda D, Ct: nmf_step(X, D, Ct),
-                lambda D, Ct: nmf_final(X, D, Ct))
+        return Solver(lambda D: nmf_init_coef(X, D), lambda D, Ct: nmf_coef_step(X, D, Ct),
+                      lambda D, Ct: nmf_bases_step(X, D, Ct), lambda D, Ct: nmf_final(X, D, Ct))
     if kind not in ("vq", "cd"):
         raise ValueError(f"unknown solver {kind!r}: expected 'nmf', 'vq' or 'cd'")
     s = _inv_norm(X)
     init = lambda D: None  # noqa: E731  the VQ and CD steps need no initial coefficients
     if kind == "vq":
-        return init, lambda D, Ct: vq_step(X, D, Ct, inv_t, s), lambda D, Ct: vq_final(X, D, Ct, inv_t)
-    return init, lambda D, Ct: cd_step(X, D, Ct, inv_t, s), lambda D, Ct: cd_final(X, D, Ct, beta)
+        return Solver(init, lambda D, Ct: vq_coef_step(X, D, inv_t, s), lambda D, Ct: vq_bases_step(X, Ct),
+                      lambda D, Ct: vq_final(X, D, Ct, inv_t))
+    return Solver(init, lambda D, Ct: cd_coef_step(X, D, inv_t, s), lambda D, Ct: cd_bases_step(X, Ct),
+                  lambda D, Ct: cd_final(X, D, Ct, beta))
 
 
 # ----------------------------------------------------------------------------
@@ -164,14 +187,14 @@ def _check_matrices(X, D, C=None):
 
 def _run(kind, X, D, C, steps, final, inv_t=100.0, beta=0.1):
     _check_matrices(X, D, C)
-    init, step, final_fn = make_solver(kind, X, inv_t, beta)
-    Ct = init(D) if C is None else C.mT
+    solver = make_solver(kind, X, inv_t, beta)
+    Ct = solver.init(D) if C is None else C.mT
     if _inplace():  # never mutate the caller's tensors
         D, Ct = D.clone(), (None if Ct is None else Ct.clone())
     for _ in range(steps):
-        D, Ct = step(D, Ct)
+        D, Ct = solver.step(D, Ct)
     if final:
-        Ct = final_fn(D, Ct)
+        Ct = solver.final(D, Ct)
     if Ct is None:  # VQ / CD with no step: the reference's initial C = softmax_r(t X^T D)
         Ct = _soft_assign(X, D, inv_t)
     return D, Ct.mT
@@ -211,7 +234,7 @@ def cd(X, D, steps=6, inv_t=100.0, beta=0.1, final=False):
 # Modules
 # ----------------------------------------------------------------------------
 
-GRAD_MODES = ("one-step", "bptt")
+GRAD_MODES = ("one-step", "one-step-bases", "bptt")
 BASES_MODES = ("random", "learned")
 
 
@@ -242,6 +265,8 @@ class _MD2D(nn.Module):
             raise ValueError(f"groups={groups} does not divide channels={channels}")
         if grad not in GRAD_MODES and not (isinstance(grad, int) and grad >= 0):
             raise ValueError(f"grad must be one of {GRAD_MODES} or a number of steps to differentiate, got {grad!r}")
+        if grad == "one-step-bases" and min(steps, steps if eval_steps is None else eval_steps) < 1:
+            raise ValueError("grad='one-step-bases' differentiates the last bases update: it needs steps >= 1")
         if bases not in BASES_MODES:
             raise ValueError(f"bases must be one of {BASES_MODES}, got {bases!r}")
         if layout not in ("bchw", "bnc"):
@@ -321,20 +346,31 @@ class _MD2D(nn.Module):
         return X_hat.to(dtype)
 
     def _solve(self, X, D):
+        """K solver steps from D, then the final coefficient step. The forward pass is the
+        same in every grad mode; the mode says which part autograd sees:
+        one-step: only the final step (the paper; D is a constant for autograd);
+        one-step-bases: the last bases update and the final step;
+        int k: the last k steps and the final step; bptt: everything."""
         K = self.steps if self.training else self.eval_steps
-        k = {"one-step": 0, "bptt": K}.get(self.grad, self.grad)  # steps to differentiate
-        k = min(k, K) if torch.is_grad_enabled() else 0
-        init, step, final = make_solver(self.kind, X, self.inv_t, self.beta)
+        k = {"one-step": 0, "one-step-bases": 0, "bptt": K}.get(self.grad, self.grad)
+        differentiate = torch.is_grad_enabled()
+        k = min(k, K) if differentiate else 0                # whole steps to differentiate
+        last_bases = differentiate and self.grad == "one-step-bases"
+        solver = make_solver(self.kind, X, self.inv_t, self.beta)
         with torch.no_grad():
-            Ct = init(D) if k < K else None
+            Ct = solver.init(D) if k < K else None
             D = D.clone()
-            for _ in range(K - k):
-                D, Ct = step(D, Ct)
+            for _ in range(K - k - last_bases):
+                D, Ct = solver.step(D, Ct)
+            if last_bases:
+                Ct = solver.coef(D, Ct)
         if k == K:  # full BPTT: the initial coefficients are differentiated too
-            Ct = init(D)
+            Ct = solver.init(D)
         for _ in range(k):
-            D, Ct = step(D, Ct)
-        return D, final(D, Ct)
+            D, Ct = solver.step(D, Ct)
+        if last_bases:
+            D = solver.bases(D, Ct)  # X carries the gradient into the bases
+        return D, solver.final(D, Ct)
 
     @torch.no_grad()
     def _update_bases(self, D):
@@ -353,9 +389,12 @@ class NMF2D(_MD2D):
       channels: C of the input; rank: r; steps: K in training; eval_steps: K in
       evaluation (default = steps); groups: S (channels split into S groups of
       d = C / S, each decomposed separately, like heads).
-      grad: "one-step" (the paper: the K steps run without gradient, only the
-        final coefficient update is differentiated), "bptt" (through all K
-        steps) or an int k (truncated: the last k steps and the final update).
+      grad: which part of the solver autograd sees (the forward is the same):
+        "one-step" (the paper: only the final coefficient step; the bases are a
+        constant, so no gradient crosses between pixels), "one-step-bases" (the
+        last bases update too, so the gradient reaches other pixels through D),
+        an int k (the last k steps and the final step), or "bptt" (all K steps;
+        memory grows with K). Backward memory of the one-step modes is flat in K.
       bases: "random" (fresh bases every training forward, as the reference;
         in eval a fixed generator seeded with eval_seed, so eval is
         deterministic and does not depend on the batch) or "learned" (a
