@@ -12,6 +12,8 @@ Cases:
   nmf/cd/vq  NMF2D / CD2D / VQ2D (the ham alone, no breads), one-step gradient
   nmf-K<k>   NMF2D with k steps (e.g. nmf-K24: is one-step memory flat in K?)
   nmf-bptt   NMF2D with back-propagation through all K steps
+  nmf-bases  NMF2D with grad="one-step-bases" (the last bases update differentiated)
+  nmf-ftz    NMF2D run with torch.set_flush_denormal(True) (subnormals flushed to zero)
   attention  SelfAttention2d (q, k, v, output projection; SDPA)
   ham-nmf    Hamburger v1 block with NMF (breads included, comparable to attention)
 
@@ -125,7 +127,7 @@ class Case:
     name: str
     module: torch.nn.Module
     macs: int
-    nonneg: bool = True  # NMF needs X >= 0; attention takes anything
+    flush_denormal: bool = False  # run with torch.set_flush_denormal(True)
 
 
 def make_cases(names, B, C, H, W, r, K):
@@ -140,11 +142,15 @@ def make_cases(names, B, C, H, W, r, K):
         elif name.startswith("nmf-K"):
             k = int(name[5:])
             cases.append(Case(name, NMF2D(C, rank=r, steps=k, validate=False), md_macs("nmf", B, C, N, r, k)))
-        elif name == "nmf-bptt":
-            cases.append(Case(name, NMF2D(C, rank=r, steps=K, grad="bptt", validate=False),
+        elif name in ("nmf-bptt", "nmf-bases"):
+            grad = {"nmf-bptt": "bptt", "nmf-bases": "one-step-bases"}[name]
+            cases.append(Case(name, NMF2D(C, rank=r, steps=K, grad=grad, validate=False),
                               md_macs("nmf", B, C, N, r, K)))
+        elif name == "nmf-ftz":
+            cases.append(Case(name, NMF2D(C, rank=r, steps=K, validate=False), md_macs("nmf", B, C, N, r, K),
+                              flush_denormal=True))
         elif name == "attention":
-            cases.append(Case(name, SelfAttention2d(C), attention_macs(B, C, N), nonneg=False))
+            cases.append(Case(name, SelfAttention2d(C), attention_macs(B, C, N)))
         elif name == "ham-nmf":
             cases.append(Case(name, Hamburger(C, ham="nmf", version="v1", rank=r, steps=K, validate=False),
                               hamburger_v1_macs(B, C, N, r, K)))
@@ -186,10 +192,13 @@ def run(shape=(1, 512, 128, 128), rank=64, steps=6, cases=("floor", "nmf", "cd",
     for i in range(warmup + repeats):
         for c in built:
             for k, f in kinds:
+                ftz = c.flush_denormal and torch.set_flush_denormal(True)  # False where unsupported
                 _sync(device)
                 t0 = time.perf_counter()
                 f(c.module, x)
                 _sync(device)
+                if ftz:
+                    torch.set_flush_denormal(False)
                 if i >= warmup:
                     times[(c.name, k)].append(1e3 * (time.perf_counter() - t0))
     rows = []
@@ -233,7 +242,7 @@ def main(argv=None):
     p.add_argument("--rank", type=int, default=64)
     p.add_argument("--steps", type=int, default=6)
     p.add_argument("--cases", default="floor,nmf,cd,vq,nmf-K24,attention",
-                   help="comma-separated: floor, nmf, cd, vq, nmf-K<k>, nmf-bptt, attention, ham-nmf")
+                   help="comma-separated: floor, nmf, cd, vq, nmf-K<k>, nmf-bptt, nmf-bases, nmf-ftz, attention, ham-nmf")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--device", default=None, help="default: cuda if available, else cpu")
     p.add_argument("--no-train", action="store_true", help="inference only")

@@ -40,5 +40,5 @@ def test_run_and_table_on_a_small_shape():
 
 def test_cli(capsys):
     out = bench.main(["--shape", "1", "8", "4", "4", "--rank", "2", "--steps", "1", "--repeats", "1",
-                      "--cases", "floor,nmf,nmf-K3,nmf-bptt,ham-nmf", "--no-train"])
+                      "--cases", "floor,nmf,nmf-K3,nmf-bptt,nmf-bases,nmf-ftz,ham-nmf", "--no-train"])
     assert "nmf-K3" in out and "ham-nmf" in out and "shape (1, 8, 4, 4)" in out
