@@ -1,0 +1,353 @@
+"""HamNet trainer: `python -m hamlib.seg.train --config quick` (or voc_stage1, voc_stage2, voc).
+
+- One dataclass config (`TrainConfig`) and named configs (functions returning one):
+  "quick" (CPU, the synthetic colour-by-legend task, a few minutes) and the reference VOC
+  recipe in two stages, "voc_stage1" (trainaug, 60k iterations) and "voc_stage2"
+  (trainval, 20k iterations at lr / 10, starting from stage 1); "voc" runs both.
+- SGD with the reference's parameter groups: conv/linear weights get weight decay, norm
+  parameters none, conv biases twice the learning rate and no decay; poly schedule
+  lr_t = lr (1 - t / T)^0.9.
+- AMP on CUDA only; checkpoint + resume (out_dir/last.pt, RNG states included, data order a
+  function of (seed, step)); tqdm progress; CSV log (out_dir/log.csv) of loss, lr and mIoU.
+- torchrun + DistributedDataParallel; SyncBatchNorm on CUDA (PyTorch's SyncBatchNorm has
+  no CPU kernel, so on CPU each process keeps its own BN statistics).
+
+Command line: `--config NAME`, then `--set key=value` overrides on dotted paths, e.g.
+`--set steps=200 --set model.head.context=attention --set model.head.ham.grad=bptt`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel as DDP
+from tqdm.auto import tqdm
+
+from ..train import (CSVLogger, cleanup_distributed, is_main_process, load_checkpoint, pick_device,
+                     save_checkpoint, seed_everything, setup_distributed)
+from .data import IGNORE, TrainAugment, VOCSegmentation, eval_transform, pad_collate
+from .heads import HeadConfig
+from .metrics import evaluate
+from .model import ModelConfig, build_model
+from .synthetic import LegendConfig, LegendDataset
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    dataset: str = "voc"               # "voc" or "legend" (the synthetic task)
+    data_root: str | None = None       # VOC: the VOC2012 folder (see data/README.md)
+    train_split: str = "trainaug"
+    val_split: str = "val"
+    legend: LegendConfig = field(default_factory=LegendConfig)
+    n_train: int = 2000                # legend: images generated for training / validation
+    n_val: int = 256
+    data_seed: int = 0                 # legend: training set from data_seed, validation from data_seed + 1
+    crop: int = 513
+    scales: tuple = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
+    flip: bool = True
+    batch_size: int = 16               # global: split over the processes of a DDP run
+    steps: int = 60000
+    lr: float = 9e-3
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    power: float = 0.9
+    eval_every: int = 0                # 0: evaluate only at the end
+    eval_batch_size: int = 1
+    eval_scales: tuple = (1.0,)
+    eval_flip: bool = False
+    log_every: int = 20
+    ckpt_every: int = 1000             # 0: only at the end
+    stop_after: int | None = None      # stop (with a checkpoint) after this step: a time-sliced job
+    out_dir: str = "runs/hamnet"
+    resume: bool = True                # continue from out_dir/last.pt if it exists
+    init_from: str | None = None       # start from these model weights (stage 2 from stage 1)
+    seed: int = 0
+    device: str | None = None
+    workers: int = 0
+    amp: bool = True                   # mixed precision, CUDA only
+    channels_last: bool = False
+    progress: bool = True
+
+
+# ---------------------------------------------------------------------------
+# Named configs
+# ---------------------------------------------------------------------------
+
+def quick() -> TrainConfig:
+    """CPU, under a minute: a tiny ResNet + HamNet head with 1x1 squeeze/align (receptive field
+    35 px < the task's min_dist 36) on 64 x 64 colour-by-legend images (one legend colour).
+
+    The Hamburger back-propagates through its K steps (grad="bptt"): trained from scratch on
+    this task, the paper's one-step gradient learned much less in 300 steps (see the notebook
+    06_hamnet.ipynb for the measured comparison over seeds).
+    """
+    head = HeadConfig(context="ham", channels=64, align_channels=32, kernel=1,
+                      ham=dict(ham="nmf", rank=8, steps=6, grad="bptt"))
+    return TrainConfig(model=ModelConfig("resnet_tiny", dict(width=16), head, num_classes=5),
+                       dataset="legend", legend=LegendConfig(size=64, min_dist=36, one_colour=True),
+                       n_train=2000, n_val=256, batch_size=16, steps=300, lr=0.1, weight_decay=1e-4,
+                       flip=True, eval_batch_size=64, log_every=20, ckpt_every=0, out_dir="runs/quick",
+                       amp=False)
+
+
+def legend_full() -> TrainConfig:
+    """The synthetic task at GPU scale: the harder two-colour legend (each gray shape takes the
+    colour of the legend shape of its kind), wider network, 4000 steps."""
+    cfg = quick()
+    cfg.model.backbone_kw = dict(width=32)
+    cfg.model.head = HeadConfig(context="ham", channels=128, align_channels=64, kernel=1,
+                                ham=dict(ham="nmf", rank=16, steps=6, grad="bptt"))
+    return dataclasses.replace(cfg, legend=LegendConfig(size=64, min_dist=36, one_colour=False),
+                               n_train=20000, n_val=1000, steps=4000, batch_size=32, out_dir="runs/legend_full",
+                               eval_every=1000, ckpt_every=1000)
+
+
+def voc_stage1() -> TrainConfig:
+    """The reference recipe, stage 1: ResNet-101 OS 8, HamNet head, trainaug, 60k its, batch 16, crop 513."""
+    return TrainConfig(model=ModelConfig("resnet101", dict(output_stride=8), HeadConfig(), 21,
+                                         pretrained="data/pretrained/resnet101.pth"),
+                       dataset="voc", data_root="data/VOCdevkit/VOC2012", train_split="trainaug",
+                       val_split="val", steps=60000, lr=9e-3, batch_size=16, crop=513, workers=8,
+                       eval_every=5000, out_dir="runs/voc_stage1")
+
+
+def voc_stage2() -> TrainConfig:
+    """Stage 2: trainval, 20k its at lr / 10, from stage 1's weights; MSFlip at the end."""
+    cfg = voc_stage1()
+    cfg.model.pretrained = None
+    return dataclasses.replace(cfg, train_split="trainval", steps=20000, lr=9e-4,
+                               init_from="runs/voc_stage1/last.pt", out_dir="runs/voc_stage2",
+                               eval_scales=(0.5, 0.75, 1.0, 1.25, 1.5, 1.75), eval_flip=True)
+
+
+CONFIGS = {"quick": quick, "legend_full": legend_full, "voc_stage1": voc_stage1, "voc_stage2": voc_stage2}
+RECIPES = {"voc": ("voc_stage1", "voc_stage2")}
+
+
+def override(cfg, key: str, value):
+    """Set a dotted key (e.g. "model.head.ham.grad") on nested dataclasses/dicts; returns cfg."""
+    *path, last = key.split(".")
+    obj = cfg
+    for p in path:
+        obj = obj[p] if isinstance(obj, dict) else getattr(obj, p)
+    if isinstance(obj, dict):
+        obj[last] = value
+    elif not hasattr(obj, last):
+        raise ValueError(f"unknown config key {key!r}")
+    else:
+        setattr(obj, last, value)
+    return cfg
+
+
+# ---------------------------------------------------------------------------
+# Optimiser: the reference's parameter groups and poly schedule
+# ---------------------------------------------------------------------------
+
+def param_groups(model: nn.Module, lr: float, weight_decay: float) -> list:
+    """conv/linear weights: lr, weight decay; norm weights/biases and other parameters: lr, no
+    decay; conv/linear biases: 2 lr, no decay. Each group keeps its multiplier in "lr_mult"."""
+    decay, no_decay, bias = [], [], []
+    for m in model.modules():
+        for name, p in m.named_parameters(recurse=False):
+            if not p.requires_grad:
+                continue
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                (bias if name == "bias" else decay).append(p)
+            else:                                   # norms, gates, attention gamma
+                no_decay.append(p)
+    return [dict(params=decay, lr=lr, lr_mult=1.0, weight_decay=weight_decay),
+            dict(params=no_decay, lr=lr, lr_mult=1.0, weight_decay=0.0),
+            dict(params=bias, lr=2 * lr, lr_mult=2.0, weight_decay=0.0)]
+
+
+def poly_lr(base_lr: float, step: int, total: int, power: float = 0.9) -> float:
+    return base_lr * (1 - step / total) ** power
+
+
+# ---------------------------------------------------------------------------
+# Data: a step -> the batch of (index, augmentation seed) pairs, for this process
+# ---------------------------------------------------------------------------
+
+class StepBatches:
+    """Batch sampler: step s takes positions s*B ... s*B+B-1 of an endless stream of epochs,
+    each epoch a permutation drawn from (seed, epoch); process `rank` takes every world-th.
+    Items are (index, seed) pairs so the augmentation is a function of (seed, step) alone."""
+
+    def __init__(self, n, batch_size, seed, start, stop, rank=0, world=1):
+        if batch_size % world:
+            raise ValueError(f"batch_size {batch_size} is not divisible by the {world} processes")
+        if n < batch_size:
+            raise ValueError(f"the training set has {n} items, fewer than one batch of {batch_size}")
+        self.n, self.B, self.seed, self.start, self.stop = n, batch_size, seed, start, stop
+        self.rank, self.world = rank, world
+        self.per_epoch = n // batch_size
+
+    def batch(self, step):
+        epoch, k = divmod(step, self.per_epoch)
+        perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100003 + epoch))
+        idx = perm[k * self.B:(k + 1) * self.B].tolist()
+        return [(i, self.seed * 10 ** 9 + step * self.B + j) for j, i in enumerate(idx)][self.rank::self.world]
+
+    def __iter__(self):
+        return (self.batch(s) for s in range(self.start, self.stop))
+
+    def __len__(self):
+        return self.stop - self.start
+
+
+def build_datasets(cfg: TrainConfig):
+    if cfg.dataset == "legend":
+        train = LegendDataset(cfg.n_train, cfg.data_seed, cfg.legend, flip=cfg.flip)
+        val = LegendDataset(cfg.n_val, cfg.data_seed + 1, cfg.legend)
+        return train, val
+    if cfg.dataset == "voc":
+        if not cfg.data_root:
+            raise ValueError("dataset 'voc' needs data_root (the VOC2012 folder; see data/README.md)")
+        aug = TrainAugment(cfg.crop, cfg.scales, cfg.flip)
+        return (VOCSegmentation(cfg.data_root, cfg.train_split, aug),
+                VOCSegmentation(cfg.data_root, cfg.val_split, eval_transform))
+    raise ValueError(f"dataset must be 'voc' or 'legend', got {cfg.dataset!r}")
+
+
+# ---------------------------------------------------------------------------
+# The loop
+# ---------------------------------------------------------------------------
+
+def train(cfg: TrainConfig, datasets=None) -> dict:
+    """Train (or resume) and evaluate. Returns {"step", "miou", "history", "seconds_per_step", "model"}.
+
+    `datasets` = (train_set, val_set) reuses data already built (notebooks that train many
+    heads on one synthetic set); by default they are built from the config.
+    """
+    rank, world, device = setup_distributed(pick_device(cfg.device) if cfg.device else None)
+    main = is_main_process()
+    out = Path(cfg.out_dir)
+    seed_everything(cfg.seed)                     # the same initial weights on every process
+    model = build_model(cfg.model).to(device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if world > 1 and device.type == "cuda":
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    opt = torch.optim.SGD(param_groups(model, cfg.lr, cfg.weight_decay), lr=cfg.lr, momentum=cfg.momentum)
+    use_amp = cfg.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
+
+    start, ckpt = 0, out / "last.pt"
+    if cfg.resume and ckpt.is_file():
+        state = load_checkpoint(ckpt, map_location=device)   # restores the RNG states too
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        start = state["step"]
+        log.info("resumed from %s at step %d", ckpt, start)
+    else:
+        if cfg.init_from:
+            model.load_state_dict(load_checkpoint(cfg.init_from, map_location=device, restore_rng=False)["model"])
+        seed_everything(cfg.seed + rank)          # per-process randomness (dropout, random bases)
+    net = DDP(model) if world > 1 else model
+
+    train_set, val_set = datasets or build_datasets(cfg)
+    batches = StepBatches(len(train_set), cfg.batch_size, cfg.seed, start, cfg.steps, rank, world)
+    collate = pad_collate if cfg.dataset == "voc" else None
+    loader = torch.utils.data.DataLoader(train_set, batch_sampler=batches, num_workers=cfg.workers,
+                                         collate_fn=collate)
+    val_loader = torch.utils.data.DataLoader(
+        torch.utils.data.Subset(val_set, range(rank, len(val_set), world)),
+        batch_size=cfg.eval_batch_size, collate_fn=collate)
+    fields = ["step", "loss", "lr", "miou", "seconds"]
+    logger = CSVLogger(out / "log.csv", fields, resume_step=start) if main else None
+    stop = cfg.steps if cfg.stop_after is None else min(cfg.steps, cfg.stop_after)
+
+    def run_eval():
+        return evaluate(net, val_loader, train_set.num_classes, device, cfg.eval_scales, cfg.eval_flip)["miou"]
+
+    def checkpoint(step):
+        if main:
+            save_checkpoint(ckpt, model=model.state_dict(), optimizer=opt.state_dict(),
+                            scaler=scaler.state_dict(), step=step, config=dataclasses.asdict(cfg))
+
+    history, t0, t_train, miou = [], time.perf_counter(), 0.0, float("nan")
+    net.train()
+    bar = tqdm(total=stop, initial=start, disable=not (main and cfg.progress), desc="train")
+    step = start
+    for step, (x, y) in enumerate(loader, start=start):
+        if step >= stop:
+            break
+        tic = time.perf_counter()
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        lr = poly_lr(cfg.lr, step, cfg.steps, cfg.power)
+        for g in opt.param_groups:
+            g["lr"] = lr * g["lr_mult"]
+        with torch.autocast(device.type, enabled=use_amp):
+            loss = F.cross_entropy(net(x), y, ignore_index=IGNORE)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss is {loss.item()} at step {step}")
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        t_train += time.perf_counter() - tic
+        done = step + 1
+        evaluated = (cfg.eval_every and done % cfg.eval_every == 0) or done == cfg.steps
+        if evaluated:
+            miou = run_eval()
+        if main and (done % cfg.log_every == 0 or evaluated or done == stop):
+            row = dict(step=done, loss=round(loss.item(), 5), lr=lr, miou=miou if evaluated else "",
+                       seconds=round(time.perf_counter() - t0, 2))
+            logger.log(**row)
+            history.append(row)
+            bar.set_postfix(loss=f"{loss.item():.3f}", miou=f"{miou:.3f}")
+        bar.update(1)
+        if (cfg.ckpt_every and done % cfg.ckpt_every == 0) or done == stop:
+            checkpoint(done)
+    bar.close()
+    ran = max(step + 1 - start, 1) if stop > start else 0
+    result = dict(step=min(stop, cfg.steps), miou=miou, history=history,
+                  seconds_per_step=t_train / ran if ran else float("nan"), model=model)
+    cleanup_distributed()
+    return result
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default="quick", choices=sorted([*CONFIGS, *RECIPES]))
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field, e.g. steps=100 or model.head.context=none")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for name in RECIPES.get(args.config, (args.config,)):
+        cfg = CONFIGS[name]()
+        for kv in args.set:
+            if "=" not in kv:
+                raise ValueError(f"--set expects KEY=VALUE, got {kv!r}")
+            k, v = kv.split("=", 1)
+            try:
+                v = ast.literal_eval(v)
+            except (ValueError, SyntaxError):
+                pass                                    # a plain string
+            override(cfg, k, v)
+        res = train(cfg)
+        if is_main_process():
+            log.info("%s: step %d, mIoU %.4f, %.3f s/step", name, res["step"], res["miou"], res["seconds_per_step"])
+    return res
+
+
+if __name__ == "__main__":
+    main()
