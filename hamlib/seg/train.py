@@ -263,11 +263,12 @@ def train(cfg: TrainConfig, datasets=None) -> dict:
     train_set, val_set = datasets or build_datasets(cfg)
     batches = StepBatches(len(train_set), cfg.batch_size, cfg.seed, start, cfg.steps, rank, world)
     collate = pad_collate if cfg.dataset == "voc" else None
+    # own generators: iterating a DataLoader must not draw from the global RNG (resume)
     loader = torch.utils.data.DataLoader(train_set, batch_sampler=batches, num_workers=cfg.workers,
-                                         collate_fn=collate)
+                                         collate_fn=collate, generator=torch.Generator().manual_seed(cfg.seed))
     val_loader = torch.utils.data.DataLoader(
         torch.utils.data.Subset(val_set, range(rank, len(val_set), world)),
-        batch_size=cfg.eval_batch_size, collate_fn=collate)
+        batch_size=cfg.eval_batch_size, collate_fn=collate, generator=torch.Generator().manual_seed(cfg.seed))
     fields = ["step", "loss", "lr", "miou", "seconds"]
     logger = CSVLogger(out / "log.csv", fields, resume_step=start) if main else None
     stop = cfg.steps if cfg.stop_after is None else min(cfg.steps, cfg.stop_after)

@@ -1,0 +1,103 @@
+"""Trainer: parameter groups, poly schedule, resume == uninterrupted, CLI, VOC path, DDP on gloo."""
+
+import csv
+import os
+import socket
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+import torch.nn as nn
+
+from hamlib.seg.train import CONFIGS, StepBatches, main, override, param_groups, poly_lr, quick, train
+
+
+def tiny(tmp_path, **kw):
+    """The quick config shrunk to seconds: 64 training images of 32 x 32, 6 steps."""
+    cfg = quick()
+    cfg.legend.size, cfg.legend.min_dist, cfg.legend.shape_min, cfg.legend.shape_max = 40, 16, 6, 8
+    cfg.legend.legend_size = 5
+    for k, v in {**dict(n_train=64, n_val=16, batch_size=8, steps=6, log_every=1, out_dir=str(tmp_path),
+                        progress=False, eval_batch_size=16), **kw}.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+def test_param_groups_and_poly():
+    m = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Conv2d(4, 2, 1, bias=True))
+    g = param_groups(m, 0.01, 1e-4)
+    decay, no_decay, bias = (set(map(id, x["params"])) for x in g)
+    assert decay == {id(m[0].weight), id(m[2].weight)}
+    assert no_decay == {id(m[1].weight), id(m[1].bias)}
+    assert bias == {id(m[0].bias), id(m[2].bias)}
+    assert [x["weight_decay"] for x in g] == [1e-4, 0.0, 0.0] and [x["lr"] for x in g] == [0.01, 0.01, 0.02]
+    assert poly_lr(1.0, 0, 100) == 1.0 and poly_lr(1.0, 100, 100) == 0.0
+    assert poly_lr(9e-3, 50, 100) == pytest.approx(9e-3 * 0.5 ** 0.9)
+
+
+def test_step_batches_shard_and_cover():
+    full = StepBatches(10, 4, seed=1, start=0, stop=2)
+    r0, r1 = StepBatches(10, 4, 1, 0, 2, rank=0, world=2), StepBatches(10, 4, 1, 0, 2, rank=1, world=2)
+    for s in range(2):
+        assert sorted(full.batch(s)) == sorted(r0.batch(s) + r1.batch(s))
+    assert len({i for s in range(2) for i, _ in full.batch(s)}) == 8      # no repeats within an epoch
+    with pytest.raises(ValueError, match="divisible"):
+        StepBatches(10, 3, 0, 0, 1, world=2)
+
+
+def test_resume_is_bit_identical(tmp_path):
+    a = train(tiny(tmp_path / "a"))
+    first = train(tiny(tmp_path / "b", stop_after=3))                      # "interrupted" after step 3
+    assert first["step"] == 3 and (tmp_path / "b" / "last.pt").is_file()
+    b = train(tiny(tmp_path / "b"))                                        # resumes at step 3
+    sa, sb = a["model"].state_dict(), b["model"].state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert a["miou"] == b["miou"] and 0 <= a["miou"] <= 1
+    rows = lambda p: [(r["step"], r["loss"]) for r in csv.DictReader(open(p / "log.csv"))]  # noqa: E731
+    assert rows(tmp_path / "a") == rows(tmp_path / "b") and len(rows(tmp_path / "a")) == 6
+
+
+def test_cli_overrides(tmp_path):
+    res = main(["--config", "quick", "--set", "steps=2", "--set", "n_train=32", "--set", "n_val=8",
+                "--set", "batch_size=4", "--set", "model.head.context='attention'",
+                "--set", f"out_dir={str(tmp_path)!r}", "--set", "progress=False"])
+    assert res["step"] == 2 and type(res["model"].head.context).__name__ == "SelfAttention2d"
+    with pytest.raises(ValueError, match="unknown config key"):
+        override(quick(), "model.head.colour", 1)
+    assert set(CONFIGS) >= {"quick", "voc_stage1", "voc_stage2"}
+    s2 = CONFIGS["voc_stage2"]()
+    assert (s2.train_split, s2.steps, s2.lr, s2.eval_flip) == ("trainval", 20000, 9e-4, True)
+    assert len(s2.eval_scales) == 6 and s2.init_from
+
+
+def test_voc_end_to_end(tmp_path, make_voc):
+    root = make_voc(tmp_path / "VOC2012")
+    cfg = tiny(tmp_path / "run", dataset="voc", data_root=str(root), train_split="trainval", crop=32,
+               batch_size=2, steps=2, eval_scales=(0.5, 1.0), eval_flip=True, eval_batch_size=1)
+    cfg.model.num_classes = 21
+    res = train(cfg)
+    assert res["step"] == 2 and 0 <= res["miou"] <= 1
+    stage2 = tiny(tmp_path / "run2", dataset="voc", data_root=str(root), train_split="train", crop=32,
+                  batch_size=2, steps=1, init_from=str(tmp_path / "run" / "last.pt"), eval_batch_size=1)
+    stage2.model.num_classes = 21
+    assert train(stage2)["step"] == 1
+
+
+def _ddp_worker(rank, world, port, out):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    res = train(tiny(out, steps=3, device="cpu"))
+    torch.save({k: v.clone() for k, v in res["model"].state_dict().items()}, os.path.join(out, f"rank{rank}.pt"))
+
+
+def test_ddp_two_gloo_processes(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.start_processes(_ddp_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True, start_method="spawn")
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
+    init = train(tiny(tmp_path / "init", steps=0))["model"].state_dict()
+    w = "head.classifier.weight"
+    assert torch.equal(r0[w], r1[w]) and not torch.equal(r0[w], init[w])   # gradients were averaged
+    assert (tmp_path / "last.pt").is_file() and (tmp_path / "log.csv").is_file()
