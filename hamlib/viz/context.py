@@ -1,0 +1,237 @@
+"""Hamburger versus attention: which pixels each one mixes, and what each costs (notebook 04).
+
+- `image_features(name, size)`: a scikit-image photograph and a small non-negative
+  feature map of it (colour and edge channels at three scales; hand-made, since no
+  pre-trained network can be downloaded here).
+- `similarity_attention(channels, scale)`: SelfAttention2d with identity projections,
+  so its N x N map is softmax(scale * x_i . x_j / sqrt(d)): attention by feature similarity alone.
+- `nmf_affinity(X, rank, steps)`: the N x N matrix P that a converged NMF applies to X,
+  X_hat ~= X P with P = C (C^T C)^-1 C^T (derivation in the notebook), and the gram C C^T.
+- `ContextPanel` + `query_maps` / `draw_query`: all of these maps, and the measured
+  Jacobian ||d y_i / d x_j|| of the ham, for one query pixel (the widget's callback).
+- Cost: `macs_rows` (analytic, from hamlib.bench), `cost_vs_resolution` (hamlib.bench.run
+  at several sizes), `draw_cost`, and the paper's efficiency table `PAPER_EFFICIENCY`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from .. import bench
+from ..attention import SelfAttention2d
+from ..ham import Hamburger
+from ..md import NMF2D, nmf, random_bases
+from .gradients import pixel_jacobian
+
+# ---------------------------------------------------------------------------
+# A real image and a feature map of it
+# ---------------------------------------------------------------------------
+
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
+
+
+def image_features(name="astronaut", size=24):
+    """rgb (size, size, 3) in [0, 1] and features x (1, 15, size, size) float32, each channel in [0, 1].
+
+    Channels: CIE-Lab lightness and the four rectified halves of a and b (a+, a-, b+, b-),
+    each Gaussian-smoothed at sigma 0 and 1, then |gradient of L| at sigma 0.5, 1, 2,
+    and two more Lab smoothings at sigma 2 for L and chroma. Non-negative, as NMF needs.
+    """
+    from skimage import color, data, filters, transform
+
+    if name not in PHOTOS:
+        raise ValueError(f"photo must be one of {PHOTOS}, got {name!r}")
+    if size < 4:
+        raise ValueError(f"size must be >= 4, got {size}")
+    img = getattr(data, name)()[..., :3]
+    h, w = img.shape[:2]
+    s = min(h, w)                                   # centre square crop, then resize
+    img = img[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+    rgb = transform.resize(img, (size, size), anti_aliasing=True)
+    lab = color.rgb2lab(rgb)
+    L, a, b = lab[..., 0] / 100, lab[..., 1] / 100, lab[..., 2] / 100
+    colour = [L, np.maximum(a, 0), np.maximum(-a, 0), np.maximum(b, 0), np.maximum(-b, 0)]
+    chans = colour + [filters.gaussian(c, sigma=1) for c in colour]
+    chans += [filters.sobel(filters.gaussian(L, sigma=s_)) for s_ in (0.5, 1, 2)]
+    chans += [filters.gaussian(L, sigma=2), filters.gaussian(np.hypot(a, b), sigma=2)]
+    feats = np.stack(chans)                                         # (15, size, size)
+    lo, hi = feats.min((1, 2), keepdims=True), feats.max((1, 2), keepdims=True)
+    feats = (feats - lo) / np.maximum(hi - lo, 1e-8)
+    return rgb, torch.from_numpy(feats).float().unsqueeze(0)
+
+
+# ---------------------------------------------------------------------------
+# The two affinities
+# ---------------------------------------------------------------------------
+
+
+def similarity_attention(channels, scale=4.0):
+    """SelfAttention2d whose q, k, v projections are identities scaled so that the
+    attention logits are scale * x_i . x_j / sqrt(d), and whose output projection is
+    the identity: its attention_map is attention by feature similarity alone."""
+    att = SelfAttention2d(channels)
+    eye = torch.eye(channels).view(channels, channels, 1, 1)
+    with torch.no_grad():
+        att.qkv.weight.copy_(torch.cat([scale ** 0.5 * eye, scale ** 0.5 * eye, eye]))
+        att.qkv.bias.zero_()
+        att.proj.weight.copy_(eye)
+        att.proj.bias.zero_()
+    return att.eval()
+
+
+def nmf_affinity(X, rank=8, steps=6, seed=0):
+    """Run NMF on one matrix X (d, N) and return the N x N affinities it implies.
+
+    Returns dict(P = C (C^T C)^+ C^T, gram = C C^T with rows summing to 1, D (d, r),
+    C (N, r), fit = ||X P - D C^T|| / ||D C^T||: how far the K-step bases are from
+    the least-squares bases X C (C^T C)^+ that make X_hat = X P exact).
+    """
+    if X.dim() != 2:
+        raise ValueError(f"nmf_affinity expects one matrix X (d, N), got shape {tuple(X.shape)}")
+    X = X.double()
+    g = torch.Generator().manual_seed(seed)
+    D0 = random_bases("nmf", (1, X.shape[0], rank), generator=g, dtype=torch.float64)
+    D, C = nmf(X[None], D0, steps=steps, final=True)
+    D, C = D[0], C[0]                                                    # (d, r), (N, r)
+    P = C @ torch.linalg.pinv(C.T @ C) @ C.T                             # (N, N)
+    gram = C @ C.T
+    gram = gram / gram.sum(1, keepdim=True)
+    X_hat = D @ C.T
+    fit = (torch.linalg.norm(X @ P - X_hat) / torch.linalg.norm(X_hat)).item()
+    return dict(P=P, gram=gram, D=D, C=C, fit=fit)
+
+
+@dataclass
+class ContextPanel:
+    """Everything the query-pixel widget draws, computed once for one image."""
+
+    rgb: np.ndarray           # (H, W, 3)
+    x: torch.Tensor           # (1, d, H, W) features
+    attention: torch.Tensor   # (N, N), row i = where query i looks
+    P: torch.Tensor           # (N, N), column i = how X_hat's pixel i mixes X's pixels
+    gram: torch.Tensor        # (N, N), row-normalised C C^T
+    ham_bptt: NMF2D           # for the Jacobian, grad through all K steps
+    ham_one_step: NMF2D       # the paper's gradient
+
+
+def build_panel(name="astronaut", size=24, rank=8, steps=6, scale=4.0, seed=0):
+    rgb, x = image_features(name, size)
+    d = x.shape[1]
+    att = similarity_attention(d, scale)
+    with torch.no_grad():
+        A = att.attention_map(x)[0, 0]                                   # (N, N)
+    aff = nmf_affinity(x[0].reshape(d, -1), rank, steps, seed)
+    hams = [NMF2D(d, rank=rank, steps=steps, grad=g, eval_seed=seed).eval() for g in ("bptt", "one-step")]
+    return ContextPanel(rgb, x, A, aff["P"], aff["gram"], *hams)
+
+
+def query_maps(panel, row, col, jacobian=True):
+    """{title: (H, W) map} for the query pixel i = (row, col)."""
+    H, W = panel.rgb.shape[:2]
+    if not (0 <= row < H and 0 <= col < W):
+        raise ValueError(f"query pixel ({row}, {col}) lies outside the {H} x {W} image")
+    i = row * W + col
+    maps = {"self-attention: A[i, :]": panel.attention[i].reshape(H, W).numpy(),
+            "NMF: P[:, i] = C (C^T C)^-1 c_i": panel.P[:, i].reshape(H, W).numpy(),
+            "NMF: C C^T (row-normalised)": panel.gram[i].reshape(H, W).numpy()}
+    if jacobian:
+        maps["NMF BPTT: ||dy_i/dx_j||"] = pixel_jacobian(panel.ham_bptt, panel.x, row, col).numpy()
+        maps["NMF one-step: ||dy_i/dx_j||"] = pixel_jacobian(panel.ham_one_step, panel.x, row, col).numpy()
+    return maps
+
+
+def draw_query(panel, row, col, jacobian=True, size=2.6):
+    """The widget callback: the photo with the query pixel, then each map of `query_maps`."""
+    maps = query_maps(panel, row, col, jacobian)
+    fig, axes = plt.subplots(1, len(maps) + 1, figsize=(size * (len(maps) + 1), size + 0.3))
+    axes[0].imshow(panel.rgb)
+    axes[0].set_title(f"query pixel ({row}, {col})", fontsize=8)
+    for ax, (title, m) in zip(axes[1:], maps.items()):
+        if "dy_i" in title:  # the query's own block dwarfs the rest: scale by the other pixels
+            m = m.copy()
+            m[row, col] = 0
+        lim = np.abs(m).max() or 1.0
+        signed = m.min() < 0
+        ax.imshow(m, cmap="RdBu_r" if signed else "viridis", vmin=-lim if signed else 0, vmax=lim)
+        ax.set_title(title, fontsize=8)
+    if jacobian:
+        fig.text(0.99, 0.01, "Jacobian maps: the query pixel itself left out of the colour scale",
+                 ha="right", fontsize=7)
+    for ax in axes:
+        ax.plot(col, row, "r+", ms=12, mew=2)
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------
+# Cost
+# ---------------------------------------------------------------------------
+
+# HAMBURGER.md section 5: input 1 x 512 x 128 x 128, r = 64, K = 6, a GPU of 2020.
+PAPER_EFFICIENCY = [
+    dict(name="self-attention", params_m=1.00, gmacs=292, train_mb=5253, infer_mb=2148, train_ms=242.0, infer_ms=82.2),
+    dict(name="DANet", params_m=4.82, gmacs=79.5, train_mb=2395, infer_mb=2203, train_ms=72.6, infer_ms=64.4),
+    dict(name="A^2-Net", params_m=1.01, gmacs=25.7, train_mb=326, infer_mb=165, train_ms=22.9, infer_ms=8.0),
+    dict(name="Ham (CD)", params_m=0.50, gmacs=16.2, train_mb=162, infer_mb=102, train_ms=20.0, infer_ms=13.0),
+    dict(name="Ham (NMF)", params_m=0.50, gmacs=17.6, train_mb=202, infer_mb=98, train_ms=15.6, infer_ms=7.7),
+]
+
+
+def paper_markdown():
+    lines = ["| block | params | GMACs | train MB | infer MB | train ms | infer ms |", "|---|---|---|---|---|---|---|"]
+    for r in PAPER_EFFICIENCY:
+        lines.append(f"| {r['name']} | {r['params_m']:.2f}M | {r['gmacs']} | {r['train_mb']} | {r['infer_mb']} | "
+                     f"{r['train_ms']} | {r['infer_ms']} |")
+    return "\n".join(lines)
+
+
+def macs_rows(C=512, H=128, W=128, r=64, K=6):
+    """Analytic GMACs and parameter counts of the blocks at one shape (batch 1).
+
+    Hamburgers here are v1 blocks (breads C -> C and back, BN), as in the paper's table."""
+    N = H * W
+    rows = [dict(name="self-attention", gmacs=bench.attention_macs(1, C, N) / 1e9,
+                 params=_params(SelfAttention2d(C)))]
+    for kind in ("nmf", "cd", "vq"):
+        breads = 2 * N * C * C
+        rows.append(dict(name=f"Ham ({kind.upper()})", gmacs=(bench.md_macs(kind, 1, C, N, r, K) + breads) / 1e9,
+                         params=_params(Hamburger(C, ham=kind, version="v1", rank=r, steps=K))))
+    return rows
+
+
+def _params(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+def cost_vs_resolution(sizes=(16, 24, 32, 48), channels=64, rank=16, steps=6,
+                       cases=("nmf", "cd", "vq", "attention"), repeats=3, train=True, device=None):
+    """hamlib.bench.run at each H = W in `sizes`; the rows gain `size` and `N`."""
+    rows = []
+    for s in sizes:
+        for row in bench.run((1, channels, s, s), rank, steps, cases, repeats=repeats, device=device, train=train):
+            rows.append(dict(row, size=s, N=s * s))
+    return rows
+
+
+def draw_cost(rows):
+    """GMACs, inference time and inference/training memory against N, one line per case (log-log)."""
+    keys = [("gmacs", "GMACs (analytic)"), ("infer_ms", "inference (ms)"), ("train_ms", "training step (ms)"),
+            ("train_mb", "training peak memory (MB)")]
+    keys = [(k, lab) for k, lab in keys if all(r.get(k) is not None for r in rows)]
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.3 * len(keys), 3.3))
+    for name in dict.fromkeys(r["name"] for r in rows):
+        rs = [r for r in rows if r["name"] == name]
+        for ax, (k, label) in zip(np.atleast_1d(axes), keys):
+            ax.plot([r["N"] for r in rs], [r[k] for r in rs], "o-", label=name)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("N = H W")
+            ax.set_title(label, fontsize=9)
+    np.atleast_1d(axes)[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig

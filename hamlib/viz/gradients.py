@@ -1,0 +1,302 @@
+"""The one-step gradient, measured (notebook 05).
+
+- `peak_tensor_memory(fn)`: peak bytes of tensor storage allocated while fn() runs,
+  counted op by op, so the number is the same on every run and every device.
+- `pixel_jacobian(module, x, row, col)`: ||d y_i / d x_j||_F for one query pixel i
+  and every pixel j: which pixels the backward pass lets influence pixel i.
+- `gradient_vs_K(...)`: gradient norm, peak memory and backward time of one training
+  step of an NMF2D against the number of steps K, for each gradient mode.
+- The marker task: `marker_batch` images where every pixel's label is the class of
+  one small marker somewhere else; `MarkerNet` (two 3x3 convs, a context block, a
+  1x1 classifier); `train_marker(MarkerConfig(...))` trains it in seconds on a CPU.
+"""
+
+from __future__ import annotations
+
+import copy
+import statistics
+import time
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.multiprocessing.reductions import StorageWeakRef
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+from ..attention import SelfAttention2d
+from ..ham import Hamburger
+from ..md import NMF2D
+
+# ---------------------------------------------------------------------------
+# Peak memory, deterministic: follow every storage an op creates until it dies
+# ---------------------------------------------------------------------------
+
+
+class _StorageTracker(TorchDispatchMode):
+    """Sees every aten op (forward and backward); keeps a weak reference to each new
+    storage and its size, drops it when the storage is freed. Storages that existed
+    before (inputs, parameters) are never counted, even when an op writes into them."""
+
+    def __init__(self):
+        super().__init__()
+        self.live = {}          # StorageWeakRef -> nbytes
+        self.current = self.peak = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        inputs = {StorageWeakRef(t.untyped_storage()) for t in tree_flatten((args, kwargs))[0]
+                  if isinstance(t, torch.Tensor)}
+        for ref in [r for r in self.live if r.expired()]:  # freed since the last op
+            self.current -= self.live.pop(ref)
+        for t in tree_flatten(out)[0]:
+            if not isinstance(t, torch.Tensor):
+                continue
+            ref = StorageWeakRef(t.untyped_storage())
+            if ref in inputs or ref in self.live:  # in-place result or a view: no new memory
+                continue
+            self.live[ref] = t.untyped_storage().nbytes()
+            self.current += self.live[ref]
+        self.peak = max(self.peak, self.current)
+        return out
+
+
+def peak_tensor_memory(fn) -> int:
+    """Peak bytes of tensor storage that fn() allocates (inputs and parameters excluded).
+
+    Counts what tensors hold, op by op, on any device: no allocator caching, no
+    scratch space inside fused kernels, no timing noise, so two runs give the
+    same number. (`hamlib.bench.peak_memory` measures the allocator instead.)
+    """
+    tracker = _StorageTracker()
+    with tracker:
+        fn()
+    return tracker.peak
+
+
+# ---------------------------------------------------------------------------
+# Which pixels can influence pixel i? The Jacobian d y_i / d x_j, as a map over j
+# ---------------------------------------------------------------------------
+
+
+def pixel_jacobian(module, x, row, col):
+    """||d y_i / d x_j||_F for the query pixel i = (row, col) and every pixel j.
+
+    module maps (1, C, H, W) -> (1, C', H, W); the Jacobian block between two pixels
+    is C' x C, so C' backward passes give the whole map. Returns (H, W) float64.
+    """
+    if x.dim() != 4 or x.shape[0] != 1:
+        raise ValueError(f"pixel_jacobian expects one image (1, C, H, W), got shape {tuple(x.shape)}")
+    H, W = x.shape[-2:]
+    if not (0 <= row < H and 0 <= col < W):
+        raise ValueError(f"query pixel ({row}, {col}) lies outside the {H} x {W} map")
+    x = x.detach().double().requires_grad_(True)
+    module = copy.deepcopy(module).double()         # float64: tiny entries stay distinguishable from 0
+    y_i = module(x)[0, :, row, col]                 # (C',)
+    sq = torch.zeros(H, W, dtype=torch.float64)
+    for o in range(y_i.shape[0]):
+        (g,) = torch.autograd.grad(y_i[o], x, retain_graph=o + 1 < y_i.shape[0])  # (1, C, H, W)
+        sq += g[0].pow(2).sum(0)
+    return sq.sqrt()
+
+
+def cross_pixel_max(J, row, col):
+    """The largest entry of a pixel_jacobian map away from the query pixel itself."""
+    J = J.clone()
+    J[row, col] = 0
+    return J.max().item()
+
+
+def draw_jacobians(maps, row, col, rgb=None, size=2.8):
+    """A row of pixel_jacobian maps {title: (H, W)} (log colour scale) with the query marked."""
+    panels = ([("image", None)] if rgb is not None else []) + list(maps.items())
+    fig, axes = plt.subplots(1, len(panels), figsize=(size * len(panels), size))
+    for ax, (title, J) in zip(np.atleast_1d(axes), panels):
+        if J is None:
+            ax.imshow(rgb)
+        else:
+            J = np.asarray(J, dtype=np.float64)
+            peak = J.max() if J.max() > 0 else 1.0
+            ax.imshow(np.log10(J / peak + 1e-6), cmap="magma", vmin=-6, vmax=0)
+        ax.plot(col, row, "c+", ms=12, mew=2)
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+    fig.suptitle("log10 ||dy_i/dx_j|| / max  (query pixel i marked +; black = exactly 0)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------
+# Gradient norm, memory and time of a training step against K
+# ---------------------------------------------------------------------------
+
+
+def gradient_vs_K(Ks=(1, 2, 4, 8, 16), modes=("one-step", "bptt"), shape=(2, 64, 32, 32), rank=8,
+                  seed=0, repeats=3):
+    """One training step of NMF2D(grad=mode, steps=K) for every K and mode.
+
+    The loss is <w, y> with a fixed random w, so dL/dx is the vector-Jacobian product
+    the layers below would receive. Rows: mode, K, grad_norm (||dL/dx||), memory_mb
+    (peak_tensor_memory of forward + backward), backward_ms (median of `repeats`).
+    Bases are drawn from a generator seeded with `seed` (the same for every mode and K).
+    """
+    g = torch.Generator().manual_seed(seed)
+    x0 = torch.rand(shape, generator=g)
+    w = torch.randn(shape, generator=g)
+    rows = []
+    for mode in modes:
+        for K in Ks:
+            m = NMF2D(shape[1], rank=rank, steps=K, grad=mode).train()
+
+            def step():
+                torch.manual_seed(seed)  # the training-mode bases come from the global RNG
+                x = x0.clone().requires_grad_(True)
+                loss = (m(x) * w).sum()
+                t0 = time.perf_counter()
+                loss.backward()
+                return x.grad, 1e3 * (time.perf_counter() - t0)
+
+            grad, _ = step()
+            memory = peak_tensor_memory(step)
+            ms = statistics.median(step()[1] for _ in range(repeats))
+            rows.append(dict(mode=str(mode), K=K, grad_norm=grad.norm().item(), memory_mb=memory / 2**20,
+                             backward_ms=ms))
+    return rows
+
+
+def draw_gradient_vs_K(rows):
+    """Three panels against K, one line per mode: ||dL/dx||, peak memory, backward time."""
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    keys = [("grad_norm", "||dL/dx||"), ("memory_mb", "peak tensor memory (MB)"), ("backward_ms", "backward (ms)")]
+    for mode in dict.fromkeys(r["mode"] for r in rows):
+        rs = [r for r in rows if r["mode"] == mode]
+        for ax, (k, label) in zip(axes, keys):
+            ax.plot([r["K"] for r in rs], [r[k] for r in rs], "o-", label=f"grad={mode}")
+            ax.set_xlabel("K (solver steps)")
+            ax.set_ylabel(label)
+            ax.set_xscale("log", base=2)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------
+# The marker task: a pixel's label is set by a marker far away
+# ---------------------------------------------------------------------------
+
+
+def marker_batch(n, size=16, classes=4, marker=2, generator=None):
+    """n images (n, 1 + classes, size, size) and labels (n, size, size).
+
+    Channel 0 is uniform noise everywhere; a marker x marker square at a random
+    place is set to 1 in channel 1 + k, where k is the image's class; every pixel
+    is labelled k. A pixel far from the marker cannot know k from its neighbourhood.
+    """
+    if size < marker or classes < 2:
+        raise ValueError(f"need size >= marker and classes >= 2, got size={size}, marker={marker}, classes={classes}")
+    x = torch.zeros(n, 1 + classes, size, size)
+    x[:, 0] = torch.rand(n, size, size, generator=generator)
+    k = torch.randint(classes, (n,), generator=generator)
+    top = torch.randint(size - marker + 1, (n, 1, 1), generator=generator)
+    left = torch.randint(size - marker + 1, (n, 1, 1), generator=generator)
+    i = torch.arange(size)
+    inside = ((i.view(1, -1, 1) - top) >= 0) & ((i.view(1, -1, 1) - top) < marker) \
+        & ((i.view(1, 1, -1) - left) >= 0) & ((i.view(1, 1, -1) - left) < marker)   # (n, size, size)
+    x[:, 1:] = F.one_hot(k, classes).float().view(n, classes, 1, 1) * inside.unsqueeze(1)
+    return x, k.view(n, 1, 1).expand(n, size, size).clone()
+
+
+CONTEXTS = ("none", "attention", "one-step", "one-step-bases", "bptt")
+
+
+class MarkerNet(nn.Module):
+    """Two 3x3 ConvBNReLU (receptive field 5 x 5), a context block, a 1x1 classifier.
+
+    context: "none" (identity), "attention" (SelfAttention2d), or an NMF gradient
+    mode ("one-step", "one-step-bases", "bptt" or an int k) for a v2 NMF Hamburger.
+    """
+
+    def __init__(self, context="bptt", classes=4, width=16, rank=4, steps=6):
+        super().__init__()
+        if context not in CONTEXTS and not isinstance(context, int):
+            raise ValueError(f"context must be one of {CONTEXTS} or an int, got {context!r}")
+        self.local = nn.Sequential(
+            nn.Conv2d(1 + classes, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU())
+        if context == "none":
+            self.context = nn.Identity()
+        elif context == "attention":
+            self.context = SelfAttention2d(width)
+        else:
+            self.context = Hamburger(width, ham="nmf", version="v2", rank=rank, steps=steps, grad=context)
+        self.classify = nn.Conv2d(width, classes, 1)
+
+    def forward(self, x):
+        return self.classify(self.context(self.local(x)))  # (B, 1 + classes, H, W) -> (B, classes, H, W)
+
+
+@dataclass
+class MarkerConfig:
+    context: str | int = "bptt"
+    size: int = 16
+    classes: int = 4
+    width: int = 16
+    rank: int = 4
+    steps: int = 6          # K of the Hamburger
+    iters: int = 150        # training iterations
+    batch: int = 32
+    lr: float = 3e-3
+    eval_every: int = 25
+    test_images: int = 512
+    seed: int = 0
+
+
+def train_marker(cfg: MarkerConfig):
+    """Adam on fresh marker batches; pixel accuracy on a fixed test set (seed 1000).
+
+    Returns dict(context, iters (list), accuracy (list, one per evaluation),
+    final_accuracy, seconds, model (eval mode)).
+    """
+    torch.manual_seed(cfg.seed)
+    x_test, y_test = marker_batch(cfg.test_images, cfg.size, cfg.classes,
+                                  generator=torch.Generator().manual_seed(1000))
+    model = MarkerNet(cfg.context, cfg.classes, cfg.width, cfg.rank, cfg.steps)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    its, accs = [], []
+    t0 = time.perf_counter()
+    for it in range(1, cfg.iters + 1):
+        x, y = marker_batch(cfg.batch, cfg.size, cfg.classes)
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if it % cfg.eval_every == 0 or it == cfg.iters:
+            its.append(it)
+            accs.append(marker_accuracy(model, x_test, y_test))
+            model.train()
+    return dict(context=str(cfg.context), iters=its, accuracy=accs, final_accuracy=accs[-1],
+                seconds=time.perf_counter() - t0, model=model.eval())
+
+
+@torch.no_grad()
+def marker_accuracy(model, x, y):
+    model.eval()
+    return (model(x).argmax(1) == y).float().mean().item()
+
+
+def draw_training(results, chance=None):
+    """Test pixel accuracy against iterations, one line per trained model."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    for r in results:
+        ax.plot(r["iters"], r["accuracy"], "o-", label=r["context"])
+    if chance is not None:
+        ax.axhline(chance, color="gray", ls=":", label="chance")
+    ax.set_xlabel("training iteration")
+    ax.set_ylabel("test pixel accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

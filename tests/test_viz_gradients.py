@@ -1,0 +1,115 @@
+"""hamlib.viz.gradients: deterministic memory, the cross-pixel Jacobian, the marker task."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+import hamlib  # noqa: E402
+from hamlib.viz import gradients as G  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: one thread is faster, and the 2-core CI machine is shared."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_peak_tensor_memory_counts_live_storages_exactly():
+    def fn():
+        a = torch.empty(1000)          # 4000 bytes
+        b = torch.empty(2000)          # 8000 bytes: 12000 live
+        del a
+        c = torch.empty(500)           # a freed first: 10000 live
+        return b, c
+
+    assert G.peak_tensor_memory(fn) == 12000
+    assert G.peak_tensor_memory(fn) == 12000  # the same on every run
+
+
+def test_peak_tensor_memory_ignores_preexisting_storage_and_views():
+    x = torch.zeros(1000)
+
+    def fn():
+        x.mul_(2)            # in place on an input: nothing new
+        x.view(10, 100).t()  # views: nothing new
+        return x + 1         # one new storage of 4000 bytes
+
+    assert G.peak_tensor_memory(fn) == 4000
+
+
+def test_one_step_memory_flat_in_K_bptt_grows():
+    rows = G.gradient_vs_K(Ks=(2, 5), modes=("one-step", "bptt", 1), shape=(1, 8, 6, 6), rank=3, repeats=1)
+    mem = {(r["mode"], r["K"]): r["memory_mb"] for r in rows}
+    assert mem[("one-step", 2)] == mem[("one-step", 5)]
+    assert mem[("1", 2)] == mem[("1", 5)]                 # truncated to the last step: flat too
+    assert mem[("bptt", 5)] > mem[("bptt", 2)] > mem[("1", 2)] > mem[("one-step", 2)]
+    assert all(r["grad_norm"] > 0 and r["backward_ms"] >= 0 for r in rows)
+    fig = G.draw_gradient_vs_K(rows)
+    assert len(fig.axes) == 3
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("grad,crosses", [("one-step", False), ("one-step-bases", True), (2, True), ("bptt", True)])
+def test_cross_pixel_jacobian_zero_only_for_one_step(grad, crosses):
+    torch.manual_seed(0)
+    x = torch.rand(1, 6, 5, 5)
+    J = G.pixel_jacobian(hamlib.NMF2D(6, rank=3, steps=3, grad=grad).eval(), x, 2, 3)
+    assert J.shape == (5, 5) and J[2, 3] > 0
+    assert (G.cross_pixel_max(J, 2, 3) > 0) == crosses
+    if not crosses:
+        assert G.cross_pixel_max(J, 2, 3) == 0.0  # exactly, not approximately
+
+
+def test_pixel_jacobian_of_a_conv_is_its_footprint():
+    conv = torch.nn.Conv2d(2, 3, 3, padding=1)
+    J = G.pixel_jacobian(conv, torch.rand(1, 2, 7, 7), 3, 3)
+    assert ((J > 0) == torch.zeros(7, 7, dtype=torch.bool).index_fill_(0, torch.arange(2, 5), True)
+            .logical_and(torch.zeros(7, 7, dtype=torch.bool).index_fill_(1, torch.arange(2, 5), True))).all()
+    assert conv.weight.dtype == torch.float32  # the caller's module is left as it was
+
+
+def test_pixel_jacobian_bad_input():
+    m = torch.nn.Identity()
+    with pytest.raises(ValueError, match="outside"):
+        G.pixel_jacobian(m, torch.rand(1, 2, 4, 4), 4, 0)
+    with pytest.raises(ValueError, match="one image"):
+        G.pixel_jacobian(m, torch.rand(2, 2, 4, 4), 0, 0)
+
+
+def test_draw_jacobians_panels():
+    fig = G.draw_jacobians({"a": torch.rand(4, 4), "b": torch.zeros(4, 4)}, 1, 2, rgb=torch.rand(4, 4, 3).numpy())
+    assert len(fig.axes) == 3
+    plt.close(fig)
+
+
+def test_marker_batch_labels_come_from_the_marker():
+    x, y = G.marker_batch(20, size=10, classes=3, marker=2, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (20, 4, 10, 10) and y.shape == (20, 10, 10)
+    for b in range(20):
+        k = y[b, 0, 0].item()
+        assert (y[b] == k).all()
+        assert x[b, 1 + k].sum() == 4 and x[b, 1:].sum() == 4   # one 2x2 marker, in its class channel
+    assert 0 <= x[:, 0].min() and x[:, 0].max() <= 1
+    with pytest.raises(ValueError):
+        G.marker_batch(2, size=1, marker=2)
+
+
+def test_marker_net_and_training_loop():
+    for ctx in G.CONTEXTS:
+        assert G.MarkerNet(ctx, classes=3, width=8)(torch.rand(2, 4, 8, 8)).shape == (2, 3, 8, 8)
+    with pytest.raises(ValueError, match="context"):
+        G.MarkerNet("pooling")
+    cfg = G.MarkerConfig(context="one-step", size=8, width=8, iters=6, eval_every=3, test_images=16, batch=4)
+    r1, r2 = G.train_marker(cfg), G.train_marker(cfg)
+    assert r1["iters"] == [3, 6] and len(r1["accuracy"]) == 2
+    assert r1["accuracy"] == r2["accuracy"]   # seeded: the same run twice
+    assert not r1["model"].training
+    fig = G.draw_training([r1], chance=0.25)
+    assert len(fig.axes) == 1
+    plt.close(fig)
