@@ -1,0 +1,125 @@
+"""Fixtures for the browser tests: one private JupyterLab, one headless Chromium, a tab per test.
+
+The server serves a temporary folder holding copies of notebooks/*.ipynb (outputs stripped,
+so whatever the page shows comes from the run the test starts) and two small probe notebooks
+made here, one with working widgets and one whose callback raises: they test the harness.
+Screenshots go to tests/browser/screenshots/<test>/ (before/after each widget move, and
+failure.png when a test fails); the folder is rebuilt on every run and ignored by git.
+"""
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import labdriver as ld
+
+HERE = Path(__file__).resolve().parent
+NOTEBOOKS = HERE.parent.parent / "notebooks"
+SHOTS = HERE / "screenshots"
+
+PROBE = '''\
+out = widgets.Output()
+n = widgets.IntSlider(value=3, min=1, max=10, description="n", continuous_update=False)
+colour = widgets.Dropdown(options=["C0", "C1", "C2"], value="C0", description="colour")
+n.add_class("probe-slider")
+colour.add_class("probe-dropdown")
+
+def redraw(_=None):
+    {fault}fig = Figure(figsize=(3, 2))
+    fig.subplots().plot(range(n.value + 1), color=colour.value)
+    with out:
+        out.clear_output(wait=True)
+        print(f"n = {{n.value}}, colour = {{colour.value}}")
+        display(fig)
+
+n.observe(redraw, names="value")
+colour.observe(redraw, names="value")
+redraw()
+widgets.VBox([widgets.HBox([n, colour]), out])'''
+
+
+def probe_notebook(broken=False):
+    """A notebook with a slider and a dropdown redrawing a figure and a printed line;
+    `broken`: the callback raises on every change after the first draw (as a buggy notebook would)."""
+    fault = 'if _ is not None:\n        raise ValueError("broken callback")\n    ' if broken else ""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Widget probe"),
+        nbformat.v4.new_code_cell("%matplotlib inline\nimport ipywidgets as widgets\n"
+                                  "from IPython.display import display\nfrom matplotlib.figure import Figure"),
+        nbformat.v4.new_code_cell(PROBE.format(fault=fault)),
+    ]
+    return nbformat.writes(nb)
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:  # `pytest -m "not browser"` leaves them out
+        if HERE in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.browser)
+
+
+def pytest_runtest_makereport(item, call):
+    if call.when == "call":
+        item.browser_failed = call.excinfo is not None
+
+
+@pytest.fixture(scope="session")
+def browser():
+    reason = ld.browser_missing()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"browser tests cannot run in CI: {reason}")
+        pytest.skip(f"browser tests skipped: {reason}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=ld.CHROMIUM, args=ld.LAUNCH_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory):
+    """The folder the server shows: stripped copies of the notebooks, and the probes."""
+    root = tmp_path_factory.mktemp("site")
+    for src in sorted(NOTEBOOKS.glob("*.ipynb")):
+        ld.strip_outputs(src, root / src.name)
+    (root / "probe.ipynb").write_text(probe_notebook())
+    (root / "probe_broken.ipynb").write_text(probe_notebook(broken=True))
+    return root
+
+
+@pytest.fixture(scope="session")
+def lab(browser, site, tmp_path_factory):
+    server = ld.LabServer(root=site, home=tmp_path_factory.mktemp("lab")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def screenshots():
+    return ld.reset_dir(SHOTS)
+
+
+@pytest.fixture
+def shots(request, screenshots):
+    return screenshots / "".join(c if c.isalnum() or c in "-_." else "_" for c in request.node.name)
+
+
+@pytest.fixture
+def page(request, browser, shots):
+    """A fresh tab (own context); its screenshot goes to <shots>/failure.png if the test fails."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    yield pg
+    if getattr(request.node, "browser_failed", False):
+        shots.mkdir(parents=True, exist_ok=True)
+        try:
+            pg.screenshot(path=shots / "failure.png", full_page=True)
+        except Exception:  # the page may have gone with the failure; the test's message says why
+            pass
+    context.close()
