@@ -16,7 +16,6 @@ import pytest
 import labdriver as ld
 
 HERE = Path(__file__).resolve().parent
-NOTEBOOKS = HERE.parent.parent / "notebooks"
 SHOTS = HERE / "screenshots"
 
 PROBE = '''\
@@ -85,7 +84,7 @@ def browser():
 def site(tmp_path_factory):
     """The folder the server shows: stripped copies of the notebooks, and the probes."""
     root = tmp_path_factory.mktemp("site")
-    for src in sorted(NOTEBOOKS.glob("*.ipynb")):
+    for src in sorted(ld.NOTEBOOKS.glob("*.ipynb")):
         ld.strip_outputs(src, root / src.name)
     (root / "probe.ipynb").write_text(probe_notebook())
     (root / "probe_broken.ipynb").write_text(probe_notebook(broken=True))
@@ -109,17 +108,51 @@ def shots(request, screenshots):
     return screenshots / "".join(c if c.isalnum() or c in "-_." else "_" for c in request.node.name)
 
 
-@pytest.fixture
-def page(request, browser, shots):
-    """A fresh tab (own context); its screenshot goes to <shots>/failure.png if the test fails."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    pg = context.new_page()
-    pg.set_default_timeout(60_000)
-    yield pg
+def _shot_if_failed(request, pg, shots):
     if getattr(request.node, "browser_failed", False):
         shots.mkdir(parents=True, exist_ok=True)
         try:
             pg.screenshot(path=shots / "failure.png", full_page=True)
         except Exception:  # the page may have gone with the failure; the test's message says why
             pass
+
+
+def _new_tab(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    return context, pg
+
+
+@pytest.fixture
+def page(request, browser, shots):
+    """A fresh tab (own context); its screenshot goes to <shots>/failure.png if the test fails."""
+    context, pg = _new_tab(browser)
+    yield pg
+    _shot_if_failed(request, pg, shots)
     context.close()
+
+
+@pytest.fixture(scope="session")
+def runs(request, browser, lab):
+    """The notebooks this session's notebook tests check, each opened in its own tab with
+    Run All Cells clicked, all at the start: their kernels share the cores instead of queueing."""
+    names = dict.fromkeys(item.callspec.params["notebook"] for item in request.session.items
+                          if "notebook" in getattr(getattr(item, "callspec", None), "params", {}))
+    contexts, started = [], {}
+    for name in names:
+        context, pg = _new_tab(browser)
+        contexts.append(context)
+        started[name] = ld.NotebookPage(pg, lab, name).open()
+        started[name].run_all()
+    yield started
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def notebook(request, runs, shots):
+    """The notebook tab for `request.param` (indirect parametrisation), Run All already clicked."""
+    nb = runs[request.param]
+    yield nb
+    _shot_if_failed(request, nb.page, shots)

@@ -24,6 +24,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 CHROMIUM = os.environ.get("HAMLIB_CHROMIUM", "/usr/bin/chromium")
 TOKEN = "hamlib-browser-tests"
 WIDGET_EXTENSION = "@jupyter-widgets/jupyterlab-manager"
