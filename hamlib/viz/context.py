@@ -15,11 +15,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.ticker import NullFormatter
 
 from .. import bench
 from ..attention import SelfAttention2d
@@ -208,12 +212,31 @@ def _params(module):
     return sum(p.numel() for p in module.parameters())
 
 
+@contextlib.contextmanager
+def _quiet_fd2():
+    """Silence file descriptor 2 (C++ stderr) for a while: on CPU, bench.peak_memory runs
+    torch.profiler, whose kineto backend writes two USDT lines per call there."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def cost_vs_resolution(sizes=(16, 24, 32, 48), channels=64, rank=16, steps=6,
                        cases=("nmf", "cd", "vq", "attention"), repeats=3, train=True, device=None):
-    """hamlib.bench.run at each H = W in `sizes`; the rows gain `size` and `N`."""
+    """hamlib.bench.run at each H = W in `sizes`; the rows gain `size` and `N`.
+
+    The profiler's chatter on file descriptor 2 is silenced while it runs."""
     rows = []
     for s in sizes:
-        for row in bench.run((1, channels, s, s), rank, steps, cases, repeats=repeats, device=device, train=train):
+        with _quiet_fd2():
+            measured = bench.run((1, channels, s, s), rank, steps, cases, repeats=repeats, device=device, train=train)
+        for row in measured:
             rows.append(dict(row, size=s, N=s * s))
     return rows
 
@@ -230,6 +253,9 @@ def draw_cost(rows):
             ax.plot([r["N"] for r in rs], [r[k] for r in rs], "o-", label=name)
             ax.set_xscale("log")
             ax.set_yscale("log")
+            ax.set_xticks(sorted({r["N"] for r in rows}), [str(n) for n in sorted({r["N"] for r in rows})])
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.yaxis.set_minor_formatter(NullFormatter())
             ax.set_xlabel("N = H W")
             ax.set_title(label, fontsize=9)
     np.atleast_1d(axes)[0].legend(fontsize=8)

@@ -135,7 +135,7 @@ def draw_jacobians(maps, row, col, rgb=None, size=2.8):
 
 
 def gradient_vs_K(Ks=(1, 2, 4, 8, 16), modes=("one-step", "bptt"), shape=(2, 64, 32, 32), rank=8,
-                  seed=0, repeats=3):
+                  seed=0, repeats=5):
     """One training step of NMF2D(grad=mode, steps=K) for every K and mode.
 
     The loss is <w, y> with a fixed random w, so dL/dx is the vector-Jacobian product
@@ -207,6 +207,22 @@ def marker_batch(n, size=16, classes=4, marker=2, generator=None):
         & ((i.view(1, 1, -1) - left) >= 0) & ((i.view(1, 1, -1) - left) < marker)   # (n, size, size)
     x[:, 1:] = F.one_hot(k, classes).float().view(n, classes, 1, 1) * inside.unsqueeze(1)
     return x, k.view(n, 1, 1).expand(n, size, size).clone()
+
+
+def draw_marker_examples(x, y, n=4, size=2.2):
+    """The first n images of a marker batch: noise in grey, the marker in its class colour."""
+    classes = x.shape[1] - 1
+    colours = plt.get_cmap("tab10")(np.arange(classes))[:, :3]                  # (classes, 3)
+    fig, axes = plt.subplots(1, n, figsize=(size * n, size + 0.2))
+    for b, ax in enumerate(np.atleast_1d(axes)):
+        img = 0.6 * x[b, 0].numpy()[..., None].repeat(3, -1)                     # (H, W, 3) grey noise
+        marker = x[b, 1:].sum(0).numpy() > 0
+        img[marker] = colours[x[b, 1:, marker].argmax(0).numpy()]
+        ax.imshow(img)
+        ax.set_title(f"label of every pixel: {y[b, 0, 0].item()}", fontsize=8)
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
 
 
 CONTEXTS = ("none", "attention", "one-step", "one-step-bases", "bptt")
