@@ -30,6 +30,7 @@ from torch.utils._pytree import tree_flatten
 from ..attention import SelfAttention2d
 from ..ham import Hamburger
 from ..md import NMF2D
+from ..train import pick_device
 
 # ---------------------------------------------------------------------------
 # Peak memory, deterministic: follow every storage an op creates until it dies
@@ -268,23 +269,29 @@ class MarkerConfig:
     eval_every: int = 25
     test_images: int = 512
     seed: int = 0
+    device: str | None = None  # default: hamlib.pick_device() (CUDA if present)
 
 
 def train_marker(cfg: MarkerConfig):
     """Adam on fresh marker batches; pixel accuracy on a fixed test set (seed 1000).
 
+    Batches are drawn on the CPU from the global RNG (seeded with cfg.seed), so every
+    device trains on the same images.
+
     Returns dict(context, iters (list), accuracy (list, one per evaluation),
     final_accuracy, seconds, model (eval mode)).
     """
+    device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
     x_test, y_test = marker_batch(cfg.test_images, cfg.size, cfg.classes,
                                   generator=torch.Generator().manual_seed(1000))
-    model = MarkerNet(cfg.context, cfg.classes, cfg.width, cfg.rank, cfg.steps)
+    x_test, y_test = x_test.to(device), y_test.to(device)
+    model = MarkerNet(cfg.context, cfg.classes, cfg.width, cfg.rank, cfg.steps).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     its, accs = [], []
     t0 = time.perf_counter()
     for it in range(1, cfg.iters + 1):
-        x, y = marker_batch(cfg.batch, cfg.size, cfg.classes)
+        x, y = (t.to(device) for t in marker_batch(cfg.batch, cfg.size, cfg.classes))  # drawn on the CPU
         loss = F.cross_entropy(model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
