@@ -1,0 +1,319 @@
+"""Global context as low-rank recovery: the computations and pictures of notebook 01.
+
+- `load_photo`, `truncated_svd`, `relative_error`, `energy_rank`: a matrix, its
+  best rank-r approximation (Eckart-Young) and how much of it r components keep.
+- `corrupt`, `svd_impute`: noise and missing pixels, and their low-rank repair.
+- `train_digits_cnn`, `digit_mosaic`, `feature_matrix`: real CNN feature maps,
+  from a tiny CNN trained in seconds on scikit-learn's 8x8 digits (no download).
+- `draw_rank`, `figure_widget`: the rank-slider callback and the generic
+  "sliders + redrawn figure" widget every notebook of this series uses.
+
+Matrices are 2-D torch tensors in float64 (the photographs are small; float64
+keeps the rounded numbers the notebooks check independent of BLAS order).
+Figures are `matplotlib.figure.Figure` objects, not pyplot state, so a callback
+can be called in a test and nothing leaks between calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from matplotlib.figure import Figure
+
+# ----------------------------------------------------------------------------
+# Matrices and their truncated SVD
+# ----------------------------------------------------------------------------
+
+
+def _check_matrix(A, name="A"):
+    if not isinstance(A, torch.Tensor) or A.dim() != 2:
+        shape = tuple(A.shape) if hasattr(A, "shape") else type(A).__name__
+        raise ValueError(f"{name} must be a 2-D torch tensor (a matrix), got {shape}")
+    if not A.is_floating_point():
+        raise ValueError(f"{name} must be floating point, got {A.dtype}")
+
+
+def _check_rank(A, r):
+    if not (isinstance(r, (int, np.integer)) and 0 <= r <= min(A.shape)):
+        raise ValueError(f"rank r must be an integer in [0, {min(A.shape)}] for a {tuple(A.shape)} matrix, got {r!r}")
+
+
+def load_photo(name="camera", size=256):
+    """A grey-scale scikit-image photograph as a (size, size) float64 matrix in [0, 1]."""
+    import skimage.data
+    from skimage.color import rgb2gray
+    from skimage.transform import resize
+
+    if not hasattr(skimage.data, name):
+        raise ValueError(f"skimage.data has no image {name!r} (try 'camera', 'astronaut', 'coffee')")
+    img = getattr(skimage.data, name)()
+    if img.ndim == 3:
+        img = rgb2gray(img[..., :3])
+    img = resize(img.astype(np.float64) / (255.0 if img.max() > 1 else 1.0), (size, size), anti_aliasing=True)
+    return torch.tensor(img, dtype=torch.float64)
+
+
+def relative_error(A_hat, A):
+    """||A_hat - A||_F / ||A||_F as a Python float."""
+    return float((A_hat - A).norm() / A.norm())
+
+
+def truncated_svd(A, r):
+    """Best rank-r approximation U_r S_r V_r^T of A in the Frobenius norm (Eckart-Young)."""
+    _check_matrix(A)
+    _check_rank(A, r)
+    U, S, Vh = torch.linalg.svd(A, full_matrices=False)  # (m, k), (k,), (k, n), k = min(m, n)
+    return (U[:, :r] * S[:r]) @ Vh[:r]
+
+
+def energy_rank(S, fraction):
+    """Smallest r whose first r singular values hold `fraction` of sum(S^2)."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    energy = torch.cumsum(S.double() ** 2, 0) / (S.double() ** 2).sum()
+    return int(torch.searchsorted(energy, torch.tensor(fraction, dtype=torch.float64) - 1e-12)) + 1
+
+
+# ----------------------------------------------------------------------------
+# Corruption and recovery
+# ----------------------------------------------------------------------------
+
+
+def corrupt(A, noise=0.0, missing=0.0, seed=0):
+    """A + Normal(0, noise^2) and a mask (True = observed) hiding a `missing` fraction of entries.
+
+    Returns (A_noisy, mask). Missing entries are set to 0 in A_noisy.
+    """
+    _check_matrix(A)
+    if noise < 0 or not 0 <= missing < 1:
+        raise ValueError(f"need noise >= 0 and 0 <= missing < 1, got noise={noise}, missing={missing}")
+    g = torch.Generator().manual_seed(seed)
+    Y = A + noise * torch.randn(A.shape, generator=g, dtype=A.dtype)
+    mask = torch.rand(A.shape, generator=g) >= missing
+    return Y * mask, mask
+
+
+def svd_impute(Y, mask, r, steps=50):
+    """Fill the unobserved entries of Y by iterated rank-r SVD ("hard impute").
+
+    Start from the observed entries with the holes set to the mean of the
+    observed ones; then repeat: Z = truncated_svd(filled, r), filled = observed
+    entries of Y + Z on the holes. Each step is a projection that cannot
+    increase the error on the observed entries. Returns (Z, errors) with the
+    relative error on the observed entries after each step.
+    """
+    _check_matrix(Y, "Y")
+    if mask.shape != Y.shape or mask.dtype != torch.bool:
+        raise ValueError(f"mask must be a bool tensor of shape {tuple(Y.shape)}, got {mask.dtype} {tuple(mask.shape)}")
+    if not mask.any():
+        raise ValueError("mask observes no entry")
+    _check_rank(Y, r)
+    filled = torch.where(mask, Y, Y[mask].mean())
+    errors = []
+    for _ in range(steps):
+        Z = truncated_svd(filled, r)
+        errors.append(relative_error(Z[mask], Y[mask]))
+        filled = torch.where(mask, Y, Z)
+    return Z, errors
+
+
+# ----------------------------------------------------------------------------
+# Real CNN feature maps: a tiny CNN trained on scikit-learn's digits
+# ----------------------------------------------------------------------------
+
+
+class DigitsCNN(nn.Module):
+    """Two 3x3 conv + ReLU layers (1 -> 32 -> 64 channels), global average pooling, a linear classifier.
+
+    Fully convolutional up to the pooling, so `features` runs on images of any size.
+    """
+
+    def __init__(self, width=32):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, width, 3, padding=1)
+        self.conv2 = nn.Conv2d(width, 2 * width, 3, padding=1)
+        self.head = nn.Linear(2 * width, 10)
+
+    def features(self, x):  # (B, 1, H, W) -> (B, 2*width, H, W), non-negative
+        return F.relu(self.conv2(F.relu(self.conv1(x))))
+
+    def forward(self, x):
+        return self.head(self.features(x).mean(dim=(2, 3)))
+
+
+def load_digits_tensors():
+    """scikit-learn's 1797 digits as images (1797, 1, 8, 8) in [0, 1] and labels (1797,)."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = torch.tensor(d.images / 16.0, dtype=torch.float32).unsqueeze(1)
+    return x, torch.tensor(d.target)
+
+
+@dataclass
+class DigitsConfig:
+    epochs: int = 15
+    batch_size: int = 64
+    lr: float = 1e-2
+    test_fraction: float = 0.25
+    seed: int = 0
+
+
+def train_digits_cnn(cfg: DigitsConfig = DigitsConfig()):
+    """Train `DigitsCNN` with Adam on 75% of the digits; returns (model in eval mode, test accuracy)."""
+    from ..layers import reference_init
+
+    x, y = load_digits_tensors()
+    g = torch.Generator().manual_seed(cfg.seed)
+    perm = torch.randperm(len(x), generator=g)
+    n_test = int(cfg.test_fraction * len(x))
+    test, train = perm[:n_test], perm[n_test:]
+    torch.manual_seed(cfg.seed)
+    model = reference_init(DigitsCNN())
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    model.train()
+    for _ in range(cfg.epochs):
+        order = train[torch.randperm(len(train), generator=g)]
+        for i in range(0, len(order), cfg.batch_size):
+            idx = order[i:i + cfg.batch_size]
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    model.eval()
+    with torch.no_grad():
+        acc = (model(x[test]).argmax(1) == y[test]).float().mean().item()
+    return model, acc
+
+
+def digit_mosaic(n=8, seed=0):
+    """An (8n, 8n) image tiling n x n random digits: a 'scene' with several objects."""
+    x, _ = load_digits_tensors()
+    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[: n * n]
+    tiles = x[idx, 0].reshape(n, n, 8, 8)            # (n, n, 8, 8)
+    return tiles.permute(0, 2, 1, 3).reshape(8 * n, 8 * n)  # rows of tiles -> one image
+
+
+@torch.no_grad()
+def feature_matrix(model, image):
+    """The feature map of `image` (H, W) as the paper's matrix X (d, N = H*W), float64."""
+    f = model.features(image[None, None].float())  # (1, 1, H, W) -> (1, d, H, W)
+    return f[0].flatten(1).double()                  # (d, H, W) -> (d, H*W)
+
+
+# ----------------------------------------------------------------------------
+# Pictures and widgets
+# ----------------------------------------------------------------------------
+
+
+def draw_rank(A, r, S=None, title=""):
+    """Rank-slider callback: A, its rank-r approximation, the error map, and the spectrum with r marked.
+
+    Returns (figure, relative error). S (the singular values of A) may be passed to save an SVD.
+    """
+    A_r = truncated_svd(A, r)
+    err = relative_error(A_r, A)
+    S = torch.linalg.svdvals(A) if S is None else S
+    fig = Figure(figsize=(12, 3.2), layout="constrained")
+    ax = fig.subplots(1, 4)
+    lo, hi = float(A.min()), float(A.max())
+    ax[0].imshow(A, cmap="gray", vmin=lo, vmax=hi)
+    ax[0].set_title(title or "input")
+    ax[1].imshow(A_r, cmap="gray", vmin=lo, vmax=hi)
+    ax[1].set_title(f"rank {r}: error {err:.3f}")
+    im = ax[2].imshow((A - A_r).abs(), cmap="magma")
+    ax[2].set_title("|input - rank r|")
+    fig.colorbar(im, ax=ax[2], shrink=0.8)
+    for a in ax[:3]:
+        a.set_axis_off()
+    ax[3].semilogy(np.arange(1, len(S) + 1), S.numpy())
+    ax[3].axvline(r, color="C3", ls="--")
+    ax[3].set_xlabel("i")
+    ax[3].set_title("singular values $\\sigma_i$")
+    return fig, err
+
+
+def figure_widget(draw, controls, css_class):
+    """Controls + a figure redrawn by `draw(**values)` on every change, as one ipywidgets box.
+
+    `draw` returns a Figure (or a tuple whose first item is one); `controls`
+    maps draw's keyword names to ipywidgets value widgets. Every control gets
+    `css_class`, the box gets `css_class + "-box"`, for browser tests.
+    Returns the box; `box.redraw()` redraws with the current values.
+    """
+    import ipywidgets as widgets
+
+    out = widgets.Output()
+
+    def redraw(_=None):
+        fig = draw(**{k: w.value for k, w in controls.items()})
+        fig = fig[0] if isinstance(fig, tuple) else fig
+        # set the Output's contents directly (no `with out:` capture, which
+        # headless executors such as nbclient handle slowly)
+        out.outputs = ()
+        out.append_display_data(fig)
+        return fig
+
+    for w in controls.values():
+        w.add_class(css_class)
+        w.observe(redraw, names="value")
+    box = widgets.VBox([widgets.HBox(list(controls.values())), out])
+    box.add_class(css_class + "-box")
+    box.redraw = redraw
+    redraw()
+    return box
+
+
+def draw_spectra(spectra, normalise=True, title="singular values"):
+    """Several spectra {name: S} on one log-scale plot (each divided by its sigma_1 if `normalise`)."""
+    fig = Figure(figsize=(5.5, 3.6), layout="constrained")
+    ax = fig.subplots()
+    for name, S in spectra.items():
+        S = S / S[0] if normalise else S
+        ax.semilogy(np.arange(1, len(S) + 1), S.numpy(), label=name)
+    ax.set_xlabel("i")
+    ax.set_ylabel("$\\sigma_i / \\sigma_1$" if normalise else "$\\sigma_i$")
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def draw_images(images, ncols=None, cmap="gray", size=2.6):
+    """A row (or grid) of titled grey images {title: (H, W)} sharing no colour scale."""
+    ncols = ncols or len(images)
+    nrows = -(-len(images) // ncols)
+    fig = Figure(figsize=(size * ncols, size * nrows + 0.3), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
+    for ax, (name, img) in zip(axes, images.items()):
+        ax.imshow(np.asarray(img), cmap=cmap)
+        ax.set_title(name, fontsize=9)
+    for ax in axes:
+        ax.set_axis_off()
+    return fig
+
+
+def denoise_curve(A, Y, ranks):
+    """Relative error to the clean A of the rank-r truncation of the noisy Y, for each r."""
+    U, S, Vh = torch.linalg.svd(Y, full_matrices=False)
+    return [relative_error((U[:, :r] * S[:r]) @ Vh[:r], A) for r in ranks]
+
+
+def draw_error_curve(ranks, errors, baseline, xlabel="rank r", title=""):
+    """Error against rank, with a horizontal line at the error of doing nothing."""
+    fig = Figure(figsize=(5.5, 3.6), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(ranks, errors, "o-", label="rank-r truncation")
+    ax.axhline(baseline, color="k", ls="--", label="corrupted input")
+    best = int(np.argmin(errors))
+    ax.plot(ranks[best], errors[best], "r*", ms=14, label=f"best r = {ranks[best]}")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("relative error to the clean image")
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return fig
