@@ -218,6 +218,7 @@ def draw_rank(A, r, S=None, title=""):
     A_r = truncated_svd(A, r)
     err = relative_error(A_r, A)
     S = torch.linalg.svdvals(A) if S is None else S
+    A, A_r = A.numpy(), A_r.numpy()
     fig = Figure(figsize=(12, 3.2), layout="constrained")
     ax = fig.subplots(1, 4)
     lo, hi = float(A.min()), float(A.max())
@@ -225,7 +226,7 @@ def draw_rank(A, r, S=None, title=""):
     ax[0].set_title(title or "input")
     ax[1].imshow(A_r, cmap="gray", vmin=lo, vmax=hi)
     ax[1].set_title(f"rank {r}: error {err:.3f}")
-    im = ax[2].imshow((A - A_r).abs(), cmap="magma")
+    im = ax[2].imshow(np.abs(A - A_r), cmap="magma")
     ax[2].set_title("|input - rank r|")
     fig.colorbar(im, ax=ax[2], shrink=0.8)
     for a in ax[:3]:
