@@ -17,20 +17,28 @@ Cases:
   attention  SelfAttention2d (q, k, v, output projection; SDPA)
   ham-nmf    Hamburger v1 block with NMF (breads included, comparable to attention)
 
-Peak memory counts every tensor allocation made while the step runs (inputs
+Peak memory counts every allocation made while the step runs (inputs
 excluded): on CUDA torch.cuda.max_memory_allocated, on CPU the allocator's
 events recorded by torch.profiler (which sees the scratch memory of fused
-kernels too).
+kernels too). `peak_tensor_memory` counts tensor storages op by op instead:
+deterministic on every device, blind to kernels' private scratch space; the
+tests use it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import sys
 import statistics
 import time
 from dataclasses import dataclass
 
 import torch
+from torch.multiprocessing.reductions import StorageWeakRef
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
 from .attention import SelfAttention2d
 from .ham import Hamburger
@@ -75,6 +83,21 @@ def hamburger_v1_macs(B, C, N, r, K):
 # ---------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2 for a while: the profiler's C++ backend writes two
+    lines there on every start and stop, whatever its log level."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def peak_memory(fn, device=None) -> int:
     """Peak bytes allocated while fn() runs, above what was allocated before."""
     device = torch.device(device or "cpu")
@@ -87,7 +110,7 @@ def peak_memory(fn, device=None) -> int:
         return torch.cuda.max_memory_allocated(device) - before
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
     events = sorted((e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events()
                     if e.name() == "[memory]")
@@ -96,6 +119,53 @@ def peak_memory(fn, device=None) -> int:
         cur += nbytes
         peak = max(peak, cur)
     return peak
+
+
+# ---------------------------------------------------------------------------
+# Peak memory, deterministic: follow every storage an op creates until it dies
+# ---------------------------------------------------------------------------
+
+
+class _StorageTracker(TorchDispatchMode):
+    """Sees every aten op (forward and backward); keeps a weak reference to each new
+    storage and its size, drops it when the storage is freed. Storages that existed
+    before (inputs, parameters) are never counted, even when an op writes into them."""
+
+    def __init__(self):
+        super().__init__()
+        self.live = {}          # StorageWeakRef -> nbytes
+        self.current = self.peak = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        inputs = {StorageWeakRef(t.untyped_storage()) for t in tree_flatten((args, kwargs))[0]
+                  if isinstance(t, torch.Tensor)}
+        for ref in [r for r in self.live if r.expired()]:  # freed since the last op
+            self.current -= self.live.pop(ref)
+        for t in tree_flatten(out)[0]:
+            if not isinstance(t, torch.Tensor):
+                continue
+            ref = StorageWeakRef(t.untyped_storage())
+            if ref in inputs or ref in self.live:  # in-place result or a view: no new memory
+                continue
+            self.live[ref] = t.untyped_storage().nbytes()
+            self.current += self.live[ref]
+        self.peak = max(self.peak, self.current)
+        return out
+
+
+def peak_tensor_memory(fn) -> int:
+    """Peak bytes of tensor storage that fn() allocates (inputs and parameters excluded).
+
+    Counts what tensors hold, op by op, on any device: no allocator caching, no
+    scratch space inside fused kernels, no timing noise, so two runs give the
+    same number. (`peak_memory` measures the allocator instead.)
+    """
+    tracker = _StorageTracker()
+    with tracker:
+        fn()
+    return tracker.peak
+
 
 
 def _sync(device):
@@ -255,6 +325,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    import sys
-
     sys.stdout.write(main() + "\n")

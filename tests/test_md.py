@@ -7,7 +7,7 @@ import torch
 from sklearn.decomposition import NMF as SkNMF
 
 import hamlib
-from hamlib.bench import peak_memory
+from hamlib.bench import peak_tensor_memory
 from hamlib.md import nmf_coef_step, random_bases
 
 
@@ -312,7 +312,7 @@ def _train_step_memory(steps, grad):
         xi = x.clone().requires_grad_(True)
         m(xi).sum().backward()
 
-    return peak_memory(step)
+    return peak_tensor_memory(step)
 
 
 def test_one_step_memory_does_not_grow_with_steps():

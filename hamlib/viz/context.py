@@ -15,9 +15,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -212,30 +209,12 @@ def _params(module):
     return sum(p.numel() for p in module.parameters())
 
 
-@contextlib.contextmanager
-def _quiet_fd2():
-    """Silence file descriptor 2 (C++ stderr) for a while: on CPU, bench.peak_memory runs
-    torch.profiler, whose kineto backend writes two USDT lines per call there."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(os.devnull, "w") as null:
-        os.dup2(null.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
 def cost_vs_resolution(sizes=(16, 24, 32, 48), channels=64, rank=16, steps=6,
                        cases=("nmf", "cd", "vq", "attention"), repeats=3, train=True, device=None):
-    """hamlib.bench.run at each H = W in `sizes`; the rows gain `size` and `N`.
-
-    The profiler's chatter on file descriptor 2 is silenced while it runs."""
+    """hamlib.bench.run at each H = W in `sizes`; the rows gain `size` and `N`."""
     rows = []
     for s in sizes:
-        with _quiet_fd2():
-            measured = bench.run((1, channels, s, s), rank, steps, cases, repeats=repeats, device=device, train=train)
+        measured = bench.run((1, channels, s, s), rank, steps, cases, repeats=repeats, device=device, train=train)
         for row in measured:
             rows.append(dict(row, size=s, N=s * s))
     return rows

@@ -1,7 +1,7 @@
 """The one-step gradient, measured (notebook 05).
 
-- `peak_tensor_memory(fn)`: peak bytes of tensor storage allocated while fn() runs,
-  counted op by op, so the number is the same on every run and every device.
+- `peak_tensor_memory(fn)` (from `hamlib.bench`): peak bytes of tensor storage allocated
+  while fn() runs, counted op by op, so the number is the same on every run and every device.
 - `pixel_jacobian(module, x, row, col)`: ||d y_i / d x_j||_F for one query pixel i
   and every pixel j: which pixels the backward pass lets influence pixel i.
 - `gradient_vs_K(...)`: gradient norm, peak memory and backward time of one training
@@ -23,60 +23,12 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.multiprocessing.reductions import StorageWeakRef
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
 
 from ..attention import SelfAttention2d
+from ..bench import peak_tensor_memory  # noqa: F401  (re-exported for the notebook)
 from ..ham import Hamburger
 from ..md import NMF2D
 from ..train import pick_device
-
-# ---------------------------------------------------------------------------
-# Peak memory, deterministic: follow every storage an op creates until it dies
-# ---------------------------------------------------------------------------
-
-
-class _StorageTracker(TorchDispatchMode):
-    """Sees every aten op (forward and backward); keeps a weak reference to each new
-    storage and its size, drops it when the storage is freed. Storages that existed
-    before (inputs, parameters) are never counted, even when an op writes into them."""
-
-    def __init__(self):
-        super().__init__()
-        self.live = {}          # StorageWeakRef -> nbytes
-        self.current = self.peak = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        inputs = {StorageWeakRef(t.untyped_storage()) for t in tree_flatten((args, kwargs))[0]
-                  if isinstance(t, torch.Tensor)}
-        for ref in [r for r in self.live if r.expired()]:  # freed since the last op
-            self.current -= self.live.pop(ref)
-        for t in tree_flatten(out)[0]:
-            if not isinstance(t, torch.Tensor):
-                continue
-            ref = StorageWeakRef(t.untyped_storage())
-            if ref in inputs or ref in self.live:  # in-place result or a view: no new memory
-                continue
-            self.live[ref] = t.untyped_storage().nbytes()
-            self.current += self.live[ref]
-        self.peak = max(self.peak, self.current)
-        return out
-
-
-def peak_tensor_memory(fn) -> int:
-    """Peak bytes of tensor storage that fn() allocates (inputs and parameters excluded).
-
-    Counts what tensors hold, op by op, on any device: no allocator caching, no
-    scratch space inside fused kernels, no timing noise, so two runs give the
-    same number. (`hamlib.bench.peak_memory` measures the allocator instead.)
-    """
-    tracker = _StorageTracker()
-    with tracker:
-        fn()
-    return tracker.peak
-
 
 # ---------------------------------------------------------------------------
 # Which pixels can influence pixel i? The Jacobian d y_i / d x_j, as a map over j
