@@ -125,8 +125,9 @@ def _new_tab(browser):
 
 
 @pytest.fixture
-def page(request, browser, shots):
-    """A fresh tab (own context); its screenshot goes to <shots>/failure.png if the test fails."""
+def page(request, browser, runs, shots):
+    """A fresh tab (own context); its screenshot goes to <shots>/failure.png if the test fails.
+    (It asks for `runs` so that the notebooks compute while the other browser tests run.)"""
     context, pg = _new_tab(browser)
     yield pg
     _shot_if_failed(request, pg, shots)
@@ -136,17 +137,17 @@ def page(request, browser, shots):
 @pytest.fixture(scope="session")
 def runs(request, browser, lab):
     """The notebooks this session's notebook tests check, each opened in its own tab with
-    Run All Cells clicked, all at the start: their kernels share the cores instead of queueing."""
+    Run All Cells clicked, all at the start: their kernels share the cores instead of queueing,
+    and compute while the probe tests run."""
     names = dict.fromkeys(item.callspec.params["notebook"] for item in request.session.items
                           if "notebook" in getattr(getattr(item, "callspec", None), "params", {}))
-    contexts, started = [], {}
-    for name in names:
-        context, pg = _new_tab(browser)
-        contexts.append(context)
-        started[name] = ld.NotebookPage(pg, lab, name).open()
-        started[name].run_all()
+    tabs = {name: _new_tab(browser) for name in names}
+    started = {name: ld.NotebookPage(pg, lab, name).goto() for name, (_, pg) in tabs.items()}
+    for nb in started.values():
+        nb.wait_ready(timeout=180_000)
+        nb.run_all()
     yield started
-    for context in contexts:
+    for context, _ in tabs.values():
         context.close()
 
 

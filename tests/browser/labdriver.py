@@ -161,9 +161,17 @@ class NotebookPage:
         self.page, self.server, self.name = page, server, name
 
     def open(self, timeout=90_000):
+        return self.goto().wait_ready(timeout)
+
+    def goto(self):
+        """Load the page (without waiting for the kernel: several tabs can start at once)."""
         # a fresh named workspace: JupyterLab would otherwise reopen the notebooks of earlier tabs
         workspace = re.sub(r"\W", "-", self.name) + f"-{next(_WORKSPACES)}"
-        self.page.goto(f"{self.server.url}/lab/workspaces/{workspace}/tree/{self.name}?token={TOKEN}")
+        self.page.goto(f"{self.server.url}/lab/workspaces/{workspace}/tree/{self.name}?token={TOKEN}",
+                       wait_until="commit")
+        return self
+
+    def wait_ready(self, timeout=90_000):
         self.page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=timeout)
         self.wait_idle(timeout)  # the indicator says idle before a kernel exists; this text needs one
         return self

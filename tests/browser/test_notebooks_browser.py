@@ -17,6 +17,8 @@ from labdriver import NOTEBOOKS
 # notebook -> CSS classes its widgets carry; each must be on a rendered, moved control
 EXPECTED = {
     "01_low_rank.ipynb": ["rank-slider"],
+    "02_nmf.ipynb": ["nmf-faces"],
+    "03_vq_cd.ipynb": ["vq-temperature"],
     "04_hamburger_vs_attention.ipynb": ["query-row", "query-col"],
 }
 

@@ -39,4 +39,4 @@ def test_a_callback_that_raises_is_caught(lab, page, shots):
     nb.wait_done()
     assert nb.errors() == []  # the first draw works
     with pytest.raises(AssertionError, match="nothing it drives changed"):
-        ld.check_widgets(nb, shots, expect_classes=["probe-slider"], timeout=8_000)
+        ld.check_widgets(nb, shots, expect_classes=["probe-slider"], timeout=5_000)
