@@ -160,6 +160,7 @@ class DigitsConfig:
     batch_size: int = 64
     lr: float = 1e-2
     test_fraction: float = 0.25
+    width: int = 32  # conv1 channels; conv2 has twice as many (d of the feature matrix)
     seed: int = 0
 
 
@@ -173,7 +174,7 @@ def train_digits_cnn(cfg: DigitsConfig = DigitsConfig()):
     n_test = int(cfg.test_fraction * len(x))
     test, train = perm[:n_test], perm[n_test:]
     torch.manual_seed(cfg.seed)
-    model = reference_init(DigitsCNN())
+    model = reference_init(DigitsCNN(cfg.width))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     model.train()
     for _ in range(cfg.epochs):
@@ -269,13 +270,20 @@ def figure_widget(draw, controls, css_class):
     return box
 
 
-def draw_spectra(spectra, normalise=True, title="singular values"):
-    """Several spectra {name: S} on one log-scale plot (each divided by its sigma_1 if `normalise`)."""
+def draw_spectra(spectra, normalise=True, title="singular values", floor=1e-5):
+    """Several spectra {name: S} on one log-scale plot (each divided by its sigma_1 if `normalise`).
+
+    The y axis stops at `floor` (times the largest value if not normalised):
+    exact zeros, which float arithmetic turns into 1e-17 or 1e-50, would
+    otherwise flatten everything else.
+    """
     fig = Figure(figsize=(5.5, 3.6), layout="constrained")
     ax = fig.subplots()
     for name, S in spectra.items():
         S = S / S[0] if normalise else S
         ax.semilogy(np.arange(1, len(S) + 1), S.numpy(), label=name)
+    top = 1.0 if normalise else max(float(S.max()) for S in spectra.values())
+    ax.set_ylim(bottom=floor * top, top=2 * top)
     ax.set_xlabel("i")
     ax.set_ylabel("$\\sigma_i / \\sigma_1$" if normalise else "$\\sigma_i$")
     ax.set_title(title)
