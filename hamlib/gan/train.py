@@ -1,0 +1,270 @@
+"""Train HamGAN: hinge loss, Adam(beta1 = 0), EMA generator, AMP on CUDA, checkpoints, DDP.
+
+    python -m hamlib.gan.train --config quick --out runs/quick            # CPU, offline digits
+    python -m hamlib.gan.train --config quick --block sa --steps 2000     # any field can be overridden
+    python -m hamlib.gan.train --config cifar10 --data_root ~/data/cifar-10-batches-py
+    torchrun --nproc_per_node 8 -m hamlib.gan.train --config imagenet128_baby --data_root ~/imagenet/train
+
+A run writes <out>/ckpt.pt (every ckpt_every steps and at the end) and <out>/log.csv;
+with --resume it continues from ckpt.pt and ends where an uninterrupted run would.
+The recipe is HAMBURGER.md section 6: one D step per G step, lr G 1e-4 / D 4e-4,
+Adam betas (0, 0.999), samples from an exponential moving average of G's weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import DataLoader
+
+from ..train import (CSVLogger, cleanup_distributed, is_main_process, load_checkpoint, save_checkpoint,
+                     seed_everything, setup_distributed)
+from .data import EpochBatches, dataset_from_config
+from .metrics import fid_and_is
+from .model import Discriminator, Generator, d_hinge_loss, ema_update, g_hinge_loss
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GANConfig:
+    # data
+    data: str = "digits"                 # "digits" (offline), "cifar10" or "folder" (ImageNet layout)
+    data_root: str | None = None
+    resolution: int = 16
+    img_channels: int = 1
+    num_classes: int = 10
+    # model
+    z_dim: int = 64
+    g_channels: tuple = (64, 64, 32)    # at 4 x 4, then after each up-sampling block
+    d_channels: tuple = (32, 64)         # after each down-sampling block
+    block: str = "ham"                  # "ham", "sa" or "none"
+    g_block_res: int = 8                # where the context block sits in G ...
+    d_block_res: int = 8                # ... and in D
+    ham: str = "nmf"
+    g_ham_d: int | None = None          # ham width d (None: the block's channels)
+    g_ham_rank: int = 8                 # r
+    d_ham_d: int | None = None
+    d_ham_rank: int = 8
+    ham_steps: int = 6                  # K
+    ham_grad: str = "one-step"
+    # optimisation
+    batch_size: int = 32                # global batch (split over DDP processes)
+    steps: int = 1000
+    lr_g: float = 1e-4
+    lr_d: float = 4e-4
+    beta1: float = 0.0
+    beta2: float = 0.999
+    ema_decay: float = 0.999
+    ema_start: int = 0                  # before this step the EMA is a plain copy of G
+    amp: bool = True                    # mixed precision, used on CUDA only
+    seed: int = 0
+    # bookkeeping
+    out_dir: str | None = None          # checkpoints and log; None writes nothing
+    ckpt_every: int = 500
+    eval_every: int = 0                 # 0: no FID/IS during training
+    eval_samples: int = 1000
+    workers: int = 0
+
+
+# Named configs: overrides of the defaults above.
+CONFIGS = {
+    # CPU, offline: scikit-learn digits at 16 x 16; recognisable digits per class in a few minutes.
+    "quick": dict(steps=600, ema_decay=0.99, ema_start=100, eval_every=200, eval_samples=500),
+    # CIFAR-10-sized: 32 x 32 RGB, SNGAN-CIFAR widths, block at 16 x 16 in both networks.
+    "cifar10": dict(data="cifar10", resolution=32, img_channels=3, z_dim=128,
+                    g_channels=(256, 256, 256, 256), d_channels=(128, 128, 128), g_block_res=16,
+                    d_block_res=16, g_ham_rank=16, d_ham_rank=16, batch_size=64, steps=100_000,
+                    ema_decay=0.9999, ema_start=1000, ckpt_every=5000, eval_every=5000, eval_samples=10_000,
+                    workers=4),
+    # ImageNet 128 x 128 (HAMBURGER.md section 6): G 4 -> 128 px with 1024..64 channels, Hamburger
+    # (NMF, d = 256, r = 32, K = 6) after the 32 x 32 block; D with Hamburger (d = 128, r = 16) at 32 x 32.
+    "imagenet128_baby": dict(data="folder", resolution=128, img_channels=3, num_classes=1000, z_dim=128,
+                             g_channels=(1024, 1024, 512, 256, 128, 64), d_channels=(64, 128, 256, 512, 1024),
+                             g_block_res=32, d_block_res=32, g_ham_d=256, g_ham_rank=32, d_ham_d=128,
+                             d_ham_rank=16, batch_size=256, steps=2_000_000, ema_decay=0.9999,
+                             ema_start=20_000, ckpt_every=10_000, eval_every=50_000, eval_samples=50_000,
+                             workers=8),
+}
+CONFIGS["imagenet128_strong"] = {**CONFIGS["imagenet128_baby"], "batch_size": 1024, "steps": 1_000_000}
+
+
+def get_config(name: str = "quick", **overrides) -> GANConfig:
+    """A named config with field overrides, e.g. get_config("quick", block="sa", steps=200)."""
+    if name not in CONFIGS:
+        raise ValueError(f"unknown config {name!r}; choose from {sorted(CONFIGS)}")
+    fields = {f.name for f in dataclasses.fields(GANConfig)}
+    bad = set(overrides) - fields
+    if bad:
+        raise ValueError(f"GANConfig has no field(s) {sorted(bad)}")
+    return GANConfig(**{**CONFIGS[name], **overrides})
+
+
+def build_models(cfg: GANConfig):
+    """(G, D) for a config."""
+    g_kw = dict(ham=cfg.ham, d=cfg.g_ham_d, rank=cfg.g_ham_rank, steps=cfg.ham_steps, grad=cfg.ham_grad)
+    d_kw = dict(g_kw, d=cfg.d_ham_d, rank=cfg.d_ham_rank)
+    if cfg.block != "ham":
+        g_kw = d_kw = {}
+    G = Generator(cfg.num_classes, cfg.z_dim, cfg.g_channels, cfg.img_channels, cfg.block, cfg.g_block_res, **g_kw)
+    if G.resolution != cfg.resolution:
+        raise ValueError(f"g_channels {cfg.g_channels} make {G.resolution} px images, config says {cfg.resolution}")
+    D = Discriminator(cfg.num_classes, cfg.resolution, cfg.d_channels, cfg.img_channels, cfg.block,
+                      cfg.d_block_res, **d_kw)
+    return G, D
+
+
+def train(cfg: GANConfig, dataset=None, extractor=None, real_stats=None, resume=False, stop_at=None, device=None):
+    """Train G and D; returns {"G", "D", "G_ema", "history", "step", "cpu_s"}.
+
+    dataset: defaults to the config's data. extractor + real_stats (mu, Sigma of real
+    features): FID and IS of the EMA generator every eval_every steps (and at step 0).
+    resume: continue from <out_dir>/ckpt.pt if it exists. stop_at: stop (and checkpoint)
+    after that step, as an interrupted run would. Under torchrun every process trains
+    on its share of each batch; rank 0 evaluates, logs and writes checkpoints.
+    """
+    rank, world, device = setup_distributed(device)
+    seed_everything(cfg.seed)
+    if dataset is None:
+        dataset = dataset_from_config(cfg.data, cfg.data_root, cfg.resolution)
+    G, D = build_models(cfg)
+    G, D = G.to(device), D.to(device)
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    betas = (cfg.beta1, cfg.beta2)
+    opt_g = torch.optim.Adam(G.parameters(), cfg.lr_g, betas=betas)
+    opt_d = torch.optim.Adam(D.parameters(), cfg.lr_d, betas=betas)
+    use_amp = cfg.amp and device.type == "cuda"
+    scaler_g = torch.amp.GradScaler(device.type, enabled=use_amp)
+    scaler_d = torch.amp.GradScaler(device.type, enabled=use_amp)
+
+    step, history, cpu_s = 0, [], 0.0
+    ckpt = Path(cfg.out_dir) / "ckpt.pt" if cfg.out_dir else None
+    if resume and ckpt is not None and ckpt.exists():
+        state = load_checkpoint(ckpt, map_location=device)   # also restores the RNG states
+        for obj, key in ((G, "G"), (D, "D"), (G_ema, "G_ema"), (opt_g, "opt_g"), (opt_d, "opt_d"),
+                         (scaler_g, "scaler_g"), (scaler_d, "scaler_d")):
+            obj.load_state_dict(state[key])
+        step, history, cpu_s = state["step"], state["history"], state["cpu_s"]
+    logger = None
+    if cfg.out_dir and is_main_process():
+        logger = CSVLogger(Path(cfg.out_dir) / "log.csv", ["step", "loss_d", "loss_g", "fid", "is"],
+                           resume_step=step if resume else None)
+
+    Gm, Dm = (DDP(G), DDP(D)) if world > 1 else (G, D)
+    sampler = EpochBatches(len(dataset), cfg.batch_size, cfg.seed, start_step=step, steps=cfg.steps,
+                           rank=rank, world=world)
+    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.workers)
+    B = cfg.batch_size // world
+
+    def evaluate(at):
+        if extractor is None or not is_main_process():
+            return {}
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            m = fid_and_is(G_ema, extractor, real_stats, cfg.eval_samples, cfg.num_classes, device=device)
+        history.append({"step": at, **m, "cpu_s": cpu_s})
+        return m
+
+    def checkpoint():
+        if ckpt is not None and is_main_process():
+            save_checkpoint(ckpt, G=G.state_dict(), D=D.state_dict(), G_ema=G_ema.state_dict(),
+                            opt_g=opt_g.state_dict(), opt_d=opt_d.state_dict(), scaler_g=scaler_g.state_dict(),
+                            scaler_d=scaler_d.state_dict(), step=step, history=history, cpu_s=cpu_s,
+                            config=dataclasses.asdict(cfg))
+
+    if step == 0 and cfg.eval_every:
+        evaluate(0)
+    t0 = time.process_time()
+    for x_real, y_real in loader:
+        x_real, y_real = x_real.to(device, non_blocking=True), y_real.to(device, non_blocking=True)
+        # --- D step: hinge loss on real and fake images, one forward for both (DDP-friendly) ---
+        z = torch.randn(B, cfg.z_dim, device=device)
+        y_fake = torch.randint(cfg.num_classes, (B,), device=device)
+        with torch.autocast(device.type, enabled=use_amp):
+            with torch.no_grad():
+                x_fake = Gm(z, y_fake)
+            scores = Dm(torch.cat([x_real, x_fake.to(x_real.dtype)]), torch.cat([y_real, y_fake]))
+            loss_d = d_hinge_loss(*scores.float().chunk(2))
+        opt_d.zero_grad(set_to_none=True)
+        scaler_d.scale(loss_d).backward()
+        scaler_d.step(opt_d)
+        scaler_d.update()
+        # --- G step: fool D on fresh samples ---
+        z = torch.randn(B, cfg.z_dim, device=device)
+        y_fake = torch.randint(cfg.num_classes, (B,), device=device)
+        with torch.autocast(device.type, enabled=use_amp):
+            loss_g = g_hinge_loss(Dm(Gm(z, y_fake), y_fake).float())
+        opt_g.zero_grad(set_to_none=True)
+        scaler_g.scale(loss_g).backward()
+        scaler_g.step(opt_g)
+        scaler_g.update()
+        ema_update(G_ema, G, cfg.ema_decay if step >= cfg.ema_start else 0.0)
+        step += 1
+
+        m = {}
+        if cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps):
+            cpu_s += time.process_time() - t0
+            m = evaluate(step)
+            t0 = time.process_time()
+        if logger is not None and (m or step % 50 == 0 or step == cfg.steps):
+            logger.log(step=step, loss_d=f"{loss_d.item():.4f}", loss_g=f"{loss_g.item():.4f}",
+                       fid=m.get("fid", ""), **{"is": m.get("is", "")})
+        if step == stop_at or step == cfg.steps or (cfg.ckpt_every and step % cfg.ckpt_every == 0):
+            if not m:
+                cpu_s += time.process_time() - t0
+                t0 = time.process_time()
+            checkpoint()
+        if step == stop_at:
+            break
+    if world > 1:
+        cleanup_distributed()
+    return {"G": G, "D": D, "G_ema": G_ema, "history": history, "step": step, "cpu_s": cpu_s}
+
+
+def _parse_value(text: str):
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m hamlib.gan.train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--config", default="quick", choices=sorted(CONFIGS))
+    p.add_argument("--out", dest="out_dir", default="runs/hamgan", help="checkpoints and log.csv go here")
+    p.add_argument("--resume", action="store_true", help="continue from <out>/ckpt.pt")
+    p.add_argument("--device", default=None, help="e.g. cpu (default: CUDA if present)")
+    p.add_argument("--no-eval", action="store_true", help="skip FID/IS (digits: trains a small classifier first)")
+    for f in dataclasses.fields(GANConfig):
+        if f.name != "out_dir":
+            p.add_argument(f"--{f.name}", type=_parse_value, default=None, help=f"GANConfig.{f.name}")
+    args = vars(p.parse_args(argv))
+    name, resume, device, no_eval = args.pop("config"), args.pop("resume"), args.pop("device"), args.pop("no_eval")
+    cfg = get_config(name, **{k: v for k, v in args.items() if v is not None})
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    extractor = real_stats = dataset = None
+    if cfg.data == "digits" and cfg.eval_every and not no_eval:
+        from .data import digits
+        from .metrics import extract, feature_stats, train_classifier
+        dataset = digits(cfg.resolution)
+        extractor = train_classifier(dataset, cfg.num_classes, seed=cfg.seed)
+        real_stats = feature_stats(extract(extractor, dataset.tensors[0])[0].numpy())
+    dev = torch.device(device) if device else None
+    out = train(cfg, dataset=dataset, extractor=extractor, real_stats=real_stats, resume=resume, device=dev)
+    if is_main_process():
+        for row in out["history"]:
+            log.info("step %d  FID %.3f  IS %.3f", row["step"], row["fid"], row["is"])
+        log.info("trained %d steps in %.1f CPU s; checkpoint in %s", out["step"], out["cpu_s"], cfg.out_dir)
+
+
+if __name__ == "__main__":
+    main()
