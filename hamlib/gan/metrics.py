@@ -148,7 +148,7 @@ class DigitsClassifier(nn.Module):
         return h, self.fc(h)
 
 
-def train_classifier(dataset, num_classes=10, steps=300, batch_size=64, lr=2e-3, seed=0, device="cpu"):
+def train_classifier(dataset, num_classes=10, steps=200, batch_size=64, lr=2e-3, seed=0, device="cpu"):
     """Train a DigitsClassifier on a (x, y) TensorDataset with Adam; returns it in eval mode.
 
     Training uses small random shifts so the features do not overfit the exact pixels.

@@ -45,8 +45,8 @@ class GANConfig:
     num_classes: int = 10
     # model
     z_dim: int = 64
-    g_channels: tuple = (64, 64, 32)    # at 4 x 4, then after each up-sampling block
-    d_channels: tuple = (32, 64)         # after each down-sampling block
+    g_channels: tuple = (32, 32, 16)    # at 4 x 4, then after each up-sampling block
+    d_channels: tuple = (16, 32)         # after each down-sampling block
     block: str = "ham"                  # "ham", "sa" or "none"
     g_block_res: int = 8                # where the context block sits in G ...
     d_block_res: int = 8                # ... and in D
@@ -79,7 +79,11 @@ class GANConfig:
 # Named configs: overrides of the defaults above.
 CONFIGS = {
     # CPU, offline: scikit-learn digits at 16 x 16; recognisable digits per class in a few minutes.
-    "quick": dict(steps=600, ema_decay=0.99, ema_start=100, eval_every=200, eval_samples=500),
+    "quick": dict(steps=400, ema_decay=0.99, ema_start=100, eval_every=100, eval_samples=500),
+    # The notebook's GPU setting: digits at 32 x 32, wider networks, block at 16 x 16, longer.
+    "digits32": dict(resolution=32, z_dim=128, g_channels=(128, 128, 128, 64), d_channels=(64, 128, 128),
+                     g_block_res=16, d_block_res=16, g_ham_rank=16, d_ham_rank=16, batch_size=64, steps=5000,
+                     ema_decay=0.999, ema_start=500, eval_every=1000, eval_samples=2000),
     # CIFAR-10-sized: 32 x 32 RGB, SNGAN-CIFAR widths, block at 16 x 16 in both networks.
     "cifar10": dict(data="cifar10", resolution=32, img_channels=3, z_dim=128,
                     g_channels=(256, 256, 256, 256), d_channels=(128, 128, 128), g_block_res=16,
@@ -162,7 +166,10 @@ def train(cfg: GANConfig, dataset=None, extractor=None, real_stats=None, resume=
     Gm, Dm = (DDP(G), DDP(D)) if world > 1 else (G, D)
     sampler = EpochBatches(len(dataset), cfg.batch_size, cfg.seed, start_step=step, steps=cfg.steps,
                            rank=rank, world=world)
-    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.workers)
+    # its own generator: a DataLoader otherwise draws a worker seed from the global RNG, which
+    # would shift every later random draw of a resumed run
+    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.workers,
+                        generator=torch.Generator().manual_seed(cfg.seed + step))
     B = cfg.batch_size // world
 
     def evaluate(at):
