@@ -14,9 +14,9 @@ logits (B, K)) that takes images in [-1, 1] at the GAN's resolution.
 - `PenultimateFeatures(model)` turns a classifier whose last layer is `model.fc`
   (torchvision layout: Inception-v3, ResNets) into one; load torchvision-layout
   weights from a local file with `load_weights(model, path)`. The paper's
-  numbers use Inception-v3 at 299 px (HAMBURGER.md section 6); hamlib does not
-  ship its architecture or weights (torchvision is not a dependency), so build the
-  model with torchvision where you have it.
+  numbers use Inception-v3 at 299 px (HAMBURGER.md section 6):
+  `hamlib.gan.inception.inception_v3(path)` builds it (torchvision's layout,
+  without torchvision) from a local weights file; hamlib ships no weights.
 - `DigitsClassifier`: a small CNN hamlib trains on the same data for the offline
   quick configuration. Its FID is a *relative* measure (the same extractor for
   every model of one experiment), not comparable to Inception FIDs.

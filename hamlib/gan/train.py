@@ -250,21 +250,29 @@ def main(argv=None):
     p.add_argument("--resume", action="store_true", help="continue from <out>/ckpt.pt")
     p.add_argument("--device", default=None, help="e.g. cpu (default: CUDA if present)")
     p.add_argument("--no-eval", action="store_true", help="skip FID/IS (digits: trains a small classifier first)")
+    p.add_argument("--inception", default=None, help="local torchvision-layout Inception-v3 weights for FID/IS")
     for f in dataclasses.fields(GANConfig):
         if f.name != "out_dir":
             p.add_argument(f"--{f.name}", type=_parse_value, default=None, help=f"GANConfig.{f.name}")
     args = vars(p.parse_args(argv))
     name, resume, device, no_eval = args.pop("config"), args.pop("resume"), args.pop("device"), args.pop("no_eval")
+    inception = args.pop("inception")
     cfg = get_config(name, **{k: v for k, v in args.items() if v is not None})
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     extractor = real_stats = dataset = None
-    if cfg.data == "digits" and cfg.eval_every and not no_eval:
-        from .data import digits
+    if cfg.eval_every and not no_eval and (inception or cfg.data == "digits"):
         from .metrics import extract, feature_stats, train_classifier
-        dataset = digits(cfg.resolution)
-        extractor = train_classifier(dataset, cfg.num_classes, seed=cfg.seed)
-        real_stats = feature_stats(extract(extractor, dataset.tensors[0])[0].numpy())
+        dataset = dataset_from_config(cfg.data, cfg.data_root, cfg.resolution)
+        if inception:  # real statistics from eval_samples images spread over the data set
+            from .inception import inception_v3
+            extractor = inception_v3(inception)
+            idx = torch.linspace(0, len(dataset) - 1, min(cfg.eval_samples, len(dataset))).long().tolist()
+            real = torch.stack([dataset[i][0] for i in idx])
+        else:          # digits: a small classifier trained on the same data
+            extractor = train_classifier(dataset, cfg.num_classes, seed=cfg.seed)
+            real = dataset.tensors[0]
+        real_stats = feature_stats(extract(extractor, real)[0].numpy())
     dev = torch.device(device) if device else None
     out = train(cfg, dataset=dataset, extractor=extractor, real_stats=real_stats, resume=resume, device=dev)
     if is_main_process():

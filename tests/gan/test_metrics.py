@@ -83,3 +83,23 @@ def test_digits_classifier_learns_the_digits():
     assert accuracy(clf, ds) > 0.9
     f, logits = clf(ds.tensors[0][:3])
     assert f.shape == (3, 64) and logits.shape == (3, 10)
+
+
+def test_inception_v3_has_torchvision_layout_and_loads_a_weights_file(tmp_path):
+    from hamlib.gan.inception import InceptionV3, inception_v3
+
+    torch.manual_seed(0)
+    net = InceptionV3()
+    # torchvision's inception_v3 has 27,161,264 parameters, 3,326,696 of them in the auxiliary head
+    assert sum(p.numel() for p in net.parameters()) == 27_161_264 - 3_326_696
+    keys = net.state_dict().keys()
+    assert {"Conv2d_1a_3x3.conv.weight", "Mixed_5b.branch_pool.bn.running_var",
+            "Mixed_7c.branch3x3dbl_3b.conv.weight", "fc.bias"} <= set(keys)
+    state = dict(net.state_dict(), **{"AuxLogits.fc.weight": torch.zeros(1000, 768)})
+    torch.save(state, tmp_path / "inception.pth")
+    ext = inception_v3(tmp_path / "inception.pth", size=75)  # 75 px: the smallest input, to keep the test fast
+    f, logits = ext(torch.rand(2, 3, 16, 16) * 2 - 1)
+    assert f.shape == (2, 2048) and logits.shape == (2, 1000)
+    assert torch.allclose(ext.model.fc(f), logits, atol=1e-5)
+    with pytest.raises(FileNotFoundError, match="Inception-v3"):
+        inception_v3(tmp_path / "missing.pth")
