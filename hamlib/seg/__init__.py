@@ -11,11 +11,11 @@ train.py     `python -m hamlib.seg.train --config quick` (import hamlib.seg.trai
 
 from .backbone import ResNet, load_pretrained, resnet50, resnet101, resnet_tiny
 from .heads import HamNetHead, HeadConfig, LightHamHead
-from .metrics import confusion_matrix, evaluate, iou_from_confusion, predict, save_voc_png
+from .metrics import confusion_matrix, evaluate, iou_from_confusion, predict, save_voc_png, write_pngs
 from .model import ModelConfig, SegModel, build_model, count_params
 from .synthetic import LegendConfig, LegendDataset, make_legend_dataset
 
 __all__ = ["ResNet", "resnet50", "resnet101", "resnet_tiny", "load_pretrained", "HamNetHead",
            "LightHamHead", "HeadConfig", "ModelConfig", "SegModel", "build_model", "count_params",
            "LegendConfig", "LegendDataset", "make_legend_dataset", "confusion_matrix",
-           "iou_from_confusion", "evaluate", "predict", "save_voc_png"]
+           "iou_from_confusion", "evaluate", "predict", "save_voc_png", "write_pngs"]

@@ -81,6 +81,19 @@ def evaluate(model, loader, num_classes, device, scales=(1.0,), flip=False, igno
     return {"miou": miou, "iou": iou.tolist(), "acc": acc, "confusion": M.cpu()}
 
 
+@torch.no_grad()
+def write_pngs(model, dataset, out_dir, device, scales=(1.0,), flip=False) -> list:
+    """Predict every image of a `VOCSegmentation` split (whole image, batch 1) and write
+    out_dir/<id>.png as VOC palette PNGs: the test server's format. Returns the paths."""
+    model.eval()
+    paths = []
+    for i, name in enumerate(dataset.ids):
+        x, _ = dataset[i]
+        pred = predict(model, x[None].to(device), scales, flip).argmax(1)[0]
+        paths.append(save_voc_png(pred, Path(out_dir) / f"{name}.png"))
+    return paths
+
+
 def voc_palette(n: int = 256) -> list:
     """The PASCAL VOC colour map (bit-interleaved), flattened [r0, g0, b0, r1, ...] for PIL."""
     pal = []

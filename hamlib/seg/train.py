@@ -99,7 +99,7 @@ def quick() -> TrainConfig:
                       ham=dict(ham="nmf", rank=8, steps=6, grad="bptt"))
     return TrainConfig(model=ModelConfig("resnet_tiny", dict(width=16), head, num_classes=5),
                        dataset="legend", legend=LegendConfig(size=64, min_dist=36, one_colour=True),
-                       n_train=2000, n_val=256, batch_size=16, steps=300, lr=0.1, weight_decay=1e-4,
+                       n_train=2000, n_val=256, batch_size=16, steps=250, lr=0.1, weight_decay=1e-4,
                        flip=True, eval_batch_size=64, log_every=20, ckpt_every=0, out_dir="runs/quick",
                        amp=False)
 

@@ -80,7 +80,14 @@ def test_voc_end_to_end(tmp_path, make_voc):
     stage2 = tiny(tmp_path / "run2", dataset="voc", data_root=str(root), train_split="train", crop=32,
                   batch_size=2, steps=1, init_from=str(tmp_path / "run" / "last.pt"), eval_batch_size=1)
     stage2.model.num_classes = 21
-    assert train(stage2)["step"] == 1
+    model = train(stage2)["model"]
+    from PIL import Image
+
+    from hamlib.seg.data import VOCSegmentation
+    from hamlib.seg.metrics import write_pngs
+    paths = write_pngs(model, VOCSegmentation(root, "val"), tmp_path / "pngs", torch.device("cpu"), flip=True)
+    assert [p.name for p in paths] == ["2007_000002.png"]
+    assert Image.open(paths[0]).mode == "P" and Image.open(paths[0]).size == (48, 48)
 
 
 def _ddp_worker(rank, world, port, out):

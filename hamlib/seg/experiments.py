@@ -1,0 +1,232 @@
+"""The notebook's experiments on the colour-by-legend task: same budget for every head.
+
+- `HEADS`: named context blocks (no context, pooling, self-attention, Hamburgers with each
+  solver and gradient mode) as overrides of the quick config's head.
+- `run_heads(...)`: train each (head, seed) with one config and one data set; rows of
+  mIoU, accuracy on the pixels that need the legend, parameters and time per step.
+- `summarise`, `format_table`, `ablation_claims`: averages over seeds and the paper's
+  claims (HAMBURGER.md section 2) checked on these rows.
+- `plot_predictions`: images, truth and each head's prediction side by side.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import statistics
+import time
+
+import torch
+
+from .metrics import predict
+from .model import build_model, count_params
+from .synthetic import COLOURS
+
+HEADS = {
+    "none": dict(context="none"),
+    "pool": dict(context="pool"),
+    "attention": dict(context="attention"),
+    "nmf one-step": dict(context="ham", ham=dict(ham="nmf", grad="one-step")),
+    "nmf bptt": dict(context="ham", ham=dict(ham="nmf", grad="bptt")),
+    "cd one-step": dict(context="ham", ham=dict(ham="cd", grad="one-step")),
+    "cd bptt": dict(context="ham", ham=dict(ham="cd", grad="bptt")),
+    "vq one-step": dict(context="ham", ham=dict(ham="vq", grad="one-step")),
+    "vq bptt": dict(context="ham", ham=dict(ham="vq", grad="bptt")),
+}
+
+
+def with_head(cfg, name: str):
+    """A copy of cfg whose head context is HEADS[name] (ham options merged into cfg's)."""
+    if name not in HEADS:
+        raise ValueError(f"head must be one of {tuple(HEADS)}, got {name!r}")
+    cfg = copy.deepcopy(cfg)
+    spec = HEADS[name]
+    cfg.model.head.context = spec["context"]
+    cfg.model.head.ham = {**cfg.model.head.ham, **spec.get("ham", {})}
+    return cfg
+
+
+@torch.no_grad()
+def context_accuracy(model, dataset, batch_size=128) -> float:
+    """Accuracy on the gray-shape pixels only: the pixels whose class needs the legend."""
+    model.eval()
+    hits = total = 0
+    for i in range(0, len(dataset), batch_size):
+        x, y = dataset.images[i:i + batch_size], dataset.labels[i:i + batch_size]
+        m = dataset.needs_context[i:i + batch_size]
+        pred = predict(model, x.to(next(model.parameters()).device)).argmax(1).cpu()
+        hits += int((pred == y)[m].sum())
+        total += int(m.sum())
+    return hits / max(total, 1)
+
+
+def run_heads(cfg, names, seeds, datasets, train_fn, out_dir="runs/hamnet_nb"):
+    """Train every (head, seed) pair for cfg.steps; returns (rows, models of the first seed).
+
+    A run whose loss stops being finite is kept as a row with NaN metrics ("diverged").
+    """
+    rows, models = [], {}
+    for name in names:
+        for seed in seeds:
+            c = dataclasses.replace(with_head(cfg, name), seed=seed, resume=False, progress=False,
+                                    out_dir=f"{out_dir}/{name.replace(' ', '_')}_s{seed}")
+            t0 = time.perf_counter()
+            try:
+                res = train_fn(c, datasets)
+                miou, ctx, sps = res["miou"], context_accuracy(res["model"], datasets[1]), res["seconds_per_step"]
+                params, status = count_params(res["model"]), "ok"
+                if seed == seeds[0]:
+                    models[name] = res["model"]
+            except FloatingPointError:
+                miou = ctx = sps = float("nan")
+                params, status = None, "diverged"
+            rows.append(dict(head=name, seed=seed, miou=miou, ctx_acc=ctx, params=params,
+                             ms_per_step=1000 * sps, wall_s=time.perf_counter() - t0, status=status))
+    return rows, models
+
+
+def step_times(cfg, names, dataset, repeats=7) -> dict:
+    """head -> milliseconds for one training step (forward, backward, SGD) on one batch of
+    cfg.batch_size on one CPU thread, the minimum over `repeats` (one thread and the minimum are
+    what a shared, busy machine distorts least; the thread count is restored afterwards). The
+    models are fresh: the cost of a step does not depend on training."""
+    x, y = dataset.images[:cfg.batch_size], dataset.labels[:cfg.batch_size]
+    out, threads = {}, torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _time_steps(cfg, names, x, y, repeats, out)
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
+def _time_steps(cfg, names, x, y, repeats, out):
+    import torch.nn.functional as F
+    for name in names:
+        torch.manual_seed(0)
+        m = build_model(with_head(cfg, name).model).train()
+        opt = torch.optim.SGD(m.parameters(), lr=1e-3, momentum=0.9)
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            loss = F.cross_entropy(m(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            best = min(best, time.perf_counter() - t0)
+        out[name] = 1000 * best
+
+
+def _mean_std(xs):
+    xs = [x for x in xs if not math.isnan(x)]
+    if not xs:
+        return float("nan"), float("nan")
+    return statistics.fmean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
+
+
+def summarise(rows, step_ms=None) -> dict:
+    """head -> dict(miou, miou_std, ctx_acc, params, ms_per_step, n, diverged): means over seeds.
+
+    ms_per_step is step_ms[head] when given (see `step_times`), else the median of the runs'
+    own time per step (which includes data handling and suffers on a busy machine)."""
+    out = {}
+    for name in dict.fromkeys(r["head"] for r in rows):
+        rs = [r for r in rows if r["head"] == name]
+        m, s = _mean_std([r["miou"] for r in rs])
+        out[name] = dict(miou=m, miou_std=s, ctx_acc=_mean_std([r["ctx_acc"] for r in rs])[0],
+                         params=next((r["params"] for r in rs if r["params"]), None),
+                         ms_per_step=step_ms[name] if step_ms else statistics.median([r["ms_per_step"] for r in rs]),
+                         n=len(rs), diverged=sum(r["status"] != "ok" for r in rs))
+    return out
+
+
+def format_table(summary) -> str:
+    lines = [f"{'head':<14}{'mIoU':>16}{'legend acc':>12}{'params':>9}{'ms/step':>9}",
+             "-" * 60]
+    for name, s in summary.items():
+        div = f"  ({s['diverged']}/{s['n']} diverged)" if s["diverged"] else ""
+        lines.append(f"{name:<14}{s['miou']:>9.3f} ± {s['miou_std']:.3f}{s['ctx_acc']:>12.3f}"
+                     f"{s['params'] or 0:>9d}{s['ms_per_step']:>9.1f}{div}")
+    return "\n".join(lines)
+
+
+def ablation_claims(summary) -> list:
+    """The paper's ablation (VOC val mIoU) next to the same comparison on the toy task.
+
+    Returns rows (claim, paper, toy, holds) with holds True/False (None if a run diverged).
+    """
+    S = {k: v["miou"] for k, v in summary.items()}
+
+    def cmp(a, b):
+        return None if math.isnan(S[a]) or math.isnan(S[b]) else S[a] > S[b]
+
+    rows = [("NMF > CD (one-step)", "78.3 > 78.1", f"{S['nmf one-step']:.3f} vs {S['cd one-step']:.3f}",
+             cmp("nmf one-step", "cd one-step")),
+            ("CD > VQ (one-step)", "78.1 > 77.7", f"{S['cd one-step']:.3f} vs {S['vq one-step']:.3f}",
+             cmp("cd one-step", "vq one-step"))]
+    for solver, paper in (("nmf", "78.3 > 77.4"), ("cd", "78.1 > 75.0"), ("vq", "77.7 > 76.6")):
+        a, b = f"{solver} one-step", f"{solver} bptt"
+        rows.append((f"{solver.upper()}: one-step > BPTT", paper, f"{S[a]:.3f} vs {S[b]:.3f}", cmp(a, b)))
+    hams = [k for k in S if k.split()[0] in ("nmf", "cd", "vq") and not math.isnan(S[k])]
+    best = max(hams, key=S.get)
+    rows.append((f"best Hamburger ({best}) >= self-attention", "HamNet 85.9 vs DANet 82.6 (VOC test)",
+                 f"{S[best]:.3f} vs {S['attention']:.3f}", S[best] >= S["attention"]))
+    t = {k: v["ms_per_step"] for k, v in summary.items()}
+    rows.append((f"{best} cheaper per step than attention", "15.6 ms vs 242 ms (train, N = 16384)",
+                 f"{t[best]:.1f} ms vs {t['attention']:.1f} ms (N = 64)", t[best] < t["attention"]))
+    return rows
+
+
+def plot_predictions(models: dict, dataset, indices, palette=None):
+    """A grid: image, ground truth, then each model's prediction; one row per image."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+    cmap = ListedColormap([(0.1, 0.1, 0.1), *COLOURS[:dataset.cfg.n_colours].tolist()])
+    names = list(models)
+    fig, axes = plt.subplots(len(indices), 2 + len(names), figsize=(1.6 * (2 + len(names)), 1.7 * len(indices)),
+                             squeeze=False)
+    x = dataset.images[list(indices)]
+    preds = {n: predict(m.eval(), x.to(next(m.parameters()).device)).argmax(1).cpu() for n, m in models.items()}
+    for r, i in enumerate(indices):
+        img = (dataset.images[i] * 0.25 + 0.5).clamp(0, 1).permute(1, 2, 0).numpy()
+        panels = [("image", img, {}), ("truth", dataset.labels[i].numpy(), dict(cmap=cmap, vmin=0, vmax=dataset.cfg.n_colours))]
+        panels += [(n, preds[n][r].numpy(), dict(cmap=cmap, vmin=0, vmax=dataset.cfg.n_colours)) for n in names]
+        for c, (title, im, kw) in enumerate(panels):
+            ax = axes[r, c]
+            ax.imshow(im, interpolation="nearest", **kw)
+            ax.set_xticks([]), ax.set_yticks([])
+            if r == 0:
+                ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def sees_legend(model, dataset, n=4) -> bool:
+    """Does autograd connect the logits at gray-shape pixels to any legend pixel? (eval mode)
+
+    False for a network whose receptive field is smaller than the task's min_dist -- and also
+    for a Hamburger with the one-step gradient, whose bases are constants for autograd.
+    """
+    model.eval()
+    x = dataset.images[:n].clone().requires_grad_(True)
+    ctx = dataset.needs_context[:n]
+    (model(x) * ctx[:, None]).sum().backward()
+    legend = (dataset.labels[:n] > 0) & ~ctx
+    return bool(x.grad.abs().sum(1)[legend].max() > 0)
+
+
+def plot_examples(dataset, n=6):
+    """Two rows: images, then labels (background dark, each class in its legend colour)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+    cmap = ListedColormap([(0.1, 0.1, 0.1), *COLOURS[:dataset.cfg.n_colours].tolist()])
+    fig, axes = plt.subplots(2, n, figsize=(1.7 * n, 3.6))
+    for i in range(n):
+        axes[0, i].imshow((dataset.images[i] * 0.25 + 0.5).clamp(0, 1).permute(1, 2, 0).numpy(), interpolation="nearest")
+        axes[1, i].imshow(dataset.labels[i].numpy(), cmap=cmap, vmin=0, vmax=dataset.cfg.n_colours, interpolation="nearest")
+        for ax in axes[:, i]:
+            ax.set_xticks([]), ax.set_yticks([])
+    axes[0, 0].set_ylabel("image"), axes[1, 0].set_ylabel("label")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,56 @@
+"""The notebook's experiment helpers: head overrides, summaries over seeds, the claims table."""
+
+import math
+
+import pytest
+import torch
+
+from hamlib.seg import experiments as E
+from hamlib.seg.model import build_model
+from hamlib.seg.synthetic import LegendConfig, LegendDataset
+from hamlib.seg.train import quick
+
+
+def test_with_head_merges_and_copies():
+    cfg = quick()
+    c = E.with_head(cfg, "cd one-step")
+    assert c.model.head.context == "ham" and c.model.head.ham["ham"] == "cd"
+    assert c.model.head.ham["grad"] == "one-step" and c.model.head.ham["rank"] == cfg.model.head.ham["rank"]
+    assert cfg.model.head.ham["ham"] == "nmf"                       # the original is untouched
+    assert E.with_head(cfg, "none").model.head.context == "none"
+    with pytest.raises(ValueError, match="head must be one of"):
+        E.with_head(cfg, "transformer")
+
+
+def _rows():
+    miou = {"none": (0.30, 0.32), "pool": (0.6, 0.62), "attention": (0.70, 0.66), "nmf one-step": (0.45, 0.41),
+            "nmf bptt": (0.68, 0.64), "cd one-step": (0.5, 0.6), "cd bptt": (0.25, 0.25),
+            "vq one-step": (0.35, 0.37), "vq bptt": (float("nan"), 0.25)}
+    return [dict(head=h, seed=s, miou=v[s], ctx_acc=v[s] / 2, params=100, ms_per_step=10.0 + s,
+                 wall_s=1.0, status="ok" if not math.isnan(v[s]) else "diverged")
+            for h, v in miou.items() for s in (0, 1)]
+
+
+def test_summarise_and_claims():
+    S = E.summarise(_rows())
+    assert S["none"]["miou"] == pytest.approx(0.31) and S["none"]["miou_std"] == pytest.approx(0.0141421, abs=1e-6)
+    assert S["vq bptt"]["miou"] == 0.25 and S["vq bptt"]["diverged"] == 1 and S["none"]["ms_per_step"] == 10.5
+    table = E.format_table(S)
+    assert "nmf bptt" in table and "(1/2 diverged)" in table
+    claims = {c[0].split(" (")[0]: c[3] for c in E.ablation_claims(S)}
+    assert claims["NMF > CD"] is False                               # 0.43 vs 0.55
+    assert claims["CD > VQ"] is True
+    assert claims["NMF: one-step > BPTT"] is False and claims["CD: one-step > BPTT"] is True
+    assert claims["best Hamburger"] is False                         # nmf bptt 0.66 < attention 0.68
+
+
+def test_context_accuracy_and_pictures():
+    ds = LegendDataset(4, seed=0, cfg=LegendConfig())
+    cfg = quick()
+    torch.manual_seed(0)
+    m = build_model(E.with_head(cfg, "none").model)
+    acc = E.context_accuracy(m, ds)
+    assert 0.0 <= acc <= 1.0
+    fig = E.plot_predictions({"none": m}, ds, [0, 1])
+    assert len(fig.axes) == 2 * 3
+    assert len(E.plot_examples(ds, 3).axes) == 6
