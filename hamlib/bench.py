@@ -1,4 +1,4 @@
-"""`python -m hamlib.bench`: the blocks side by side (HAMBURGER.md section 5).
+"""`python -m hamlib.bench`: the blocks side by side (the paper's efficiency table).
 
 For one input shape (default 1 x 512 x 128 x 128, r = 64, K = 6: the paper's
 efficiency table) it measures, for each case, the analytic MACs, parameters,

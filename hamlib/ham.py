@@ -1,6 +1,6 @@
 """The Hamburger block: lower bread (1x1 conv) -> ham (MD solver) -> upper bread (1x1 conv).
 
-Versions (HAMBURGER.md section 3):
+Versions (as in the paper's reference segmentation and GAN code):
   "v1"   lower = conv C->d (+bias, +ReLU for NMF); ham; upper = conv d->C (no bias) + norm;
          out = ReLU(x + upper)
   "v2"   as v1 with a "cheese" (conv d->d + norm + ReLU) after the ham, and no norm after

@@ -1,4 +1,4 @@
-"""Matrix decompositions as layers: NMF, VQ and CD (HAMBURGER.md section 2).
+"""Matrix decompositions as layers: NMF, VQ and CD (Geng et al., ICLR 2021, section 2 and its reference code).
 
 Notation follows the paper. A feature map is a matrix X (d x N): d channels,
 N = H*W positions. A solver recovers a low-rank approximation X_hat = D C^T

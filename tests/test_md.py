@@ -79,7 +79,7 @@ def np_colnorm(A, eps):
 
 
 def np_vq(X, D, steps, t, final):
-    """HAMBURGER.md section 2, VQ, on one matrix X (d, N), D (d, r)."""
+    """The paper's VQ iteration, written out, on one matrix X (d, N), D (d, r)."""
     Xn = np_colnorm(X, 1e-12)
     C = None
     for _ in range(steps):

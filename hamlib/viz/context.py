@@ -173,7 +173,7 @@ def draw_query(panel, row, col, jacobian=True, size=2.6):
 # Cost
 # ---------------------------------------------------------------------------
 
-# HAMBURGER.md section 5: input 1 x 512 x 128 x 128, r = 64, K = 6, a GPU of 2020.
+# The paper's efficiency table: input 1 x 512 x 128 x 128, r = 64, K = 6, a GPU of 2020.
 PAPER_EFFICIENCY = [
     dict(name="self-attention", params_m=1.00, gmacs=292, train_mb=5253, infer_mb=2148, train_ms=242.0, infer_ms=82.2),
     dict(name="DANet", params_m=4.82, gmacs=79.5, train_mb=2395, infer_mb=2203, train_ms=72.6, infer_ms=64.4),
