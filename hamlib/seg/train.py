@@ -22,8 +22,6 @@ import argparse
 import ast
 import dataclasses
 import logging
-import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
