@@ -60,9 +60,17 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.browser)
 
 
+@pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    if call.when == "call":
-        item.browser_failed = call.excinfo is not None
+    report = (yield).get_result()
+    if report.when == "call":
+        item.browser_failed = report.failed
+        if report.failed:  # point the CI log at the pictures
+            report.sections.append(("browser screenshots", f"{shot_dir(item.name)}/ (failure.png, before/after)"))
+
+
+def shot_dir(test_name):
+    return SHOTS / "".join(c if c.isalnum() or c in "-_." else "_" for c in test_name)
 
 
 @pytest.fixture(scope="session")
@@ -105,7 +113,7 @@ def screenshots():
 
 @pytest.fixture
 def shots(request, screenshots):
-    return screenshots / "".join(c if c.isalnum() or c in "-_." else "_" for c in request.node.name)
+    return shot_dir(request.node.name)
 
 
 def _shot_if_failed(request, pg, shots):
