@@ -8,14 +8,16 @@ failure.png when a test fails); the folder is rebuilt on every run and ignored b
 """
 
 import os
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
-import labdriver as ld
-
 HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # labdriver sits beside us; also under --import-mode=importlib
+    sys.path.insert(0, str(HERE))
+import labdriver as ld  # noqa: E402
 SHOTS = HERE / "screenshots"
 
 PROBE = '''\
