@@ -10,7 +10,7 @@ weights file (e.g. inception_v3_google-0cc3c7bd.pth) loads into it:
 
 The auxiliary classifier's weights in such a file are ignored (not needed for features).
 Note: FIDs from these weights are close to, but not the same as, those of the TF
-"pt_inception-2015-12-05" graph the GAN papers used (HAMBURGER.md section 6).
+"pt_inception-2015-12-05" graph the GAN papers used (the HamGAN paper, Geng et al., ICLR 2021).
 """
 
 from __future__ import annotations

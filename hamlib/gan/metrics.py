@@ -14,7 +14,7 @@ logits (B, K)) that takes images in [-1, 1] at the GAN's resolution.
 - `PenultimateFeatures(model)` turns a classifier whose last layer is `model.fc`
   (torchvision layout: Inception-v3, ResNets) into one; load torchvision-layout
   weights from a local file with `load_weights(model, path)`. The paper's
-  numbers use Inception-v3 at 299 px (HAMBURGER.md section 6):
+  numbers use Inception-v3 at 299 px (the HamGAN paper, Geng et al., ICLR 2021):
   `hamlib.gan.inception.inception_v3(path)` builds it (torchvision's layout,
   without torchvision) from a local weights file; hamlib ships no weights.
 - `DigitsClassifier`: a small CNN hamlib trains on the same data for the offline

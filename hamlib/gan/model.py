@@ -1,6 +1,6 @@
 """HamGAN: a SAGAN-style class-conditional generator and projection discriminator.
 
-HAMBURGER.md section 6. The generator maps (z, y) to an image through residual
+The paper's HamGAN (Geng et al., ICLR 2021). The generator maps (z, y) to an image through residual
 up-sampling blocks with class-conditional BatchNorm; the discriminator maps
 (x, y) to a score through residual down-sampling blocks and a class projection.
 Both are spectrally normalised everywhere (SAGAN). At one resolution of each

@@ -7,7 +7,7 @@
 
 A run writes <out>/ckpt.pt (every ckpt_every steps and at the end) and <out>/log.csv;
 with --resume it continues from ckpt.pt and ends where an uninterrupted run would.
-The recipe is HAMBURGER.md section 6: one D step per G step, lr G 1e-4 / D 4e-4,
+The recipe is the HamGAN paper's (Geng et al., ICLR 2021): one D step per G step, lr G 1e-4 / D 4e-4,
 Adam betas (0, 0.999), samples from an exponential moving average of G's weights.
 """
 
@@ -93,7 +93,7 @@ CONFIGS = {
                     d_block_res=16, g_ham_rank=16, d_ham_rank=16, batch_size=64, steps=100_000,
                     ema_decay=0.9999, ema_start=1000, ckpt_every=5000, eval_every=5000, eval_samples=10_000,
                     workers=4),
-    # ImageNet 128 x 128 (HAMBURGER.md section 6): G 4 -> 128 px with 1024..64 channels, Hamburger
+    # ImageNet 128 x 128 (the HamGAN paper, Geng et al., ICLR 2021): G 4 -> 128 px with 1024..64 channels, Hamburger
     # (NMF, d = 256, r = 32, K = 6) after the 32 x 32 block; D with Hamburger (d = 128, r = 16) at 32 x 32.
     "imagenet128_baby": dict(data="folder", resolution=128, img_channels=3, num_classes=1000, z_dim=128,
                              g_channels=(1024, 1024, 512, 256, 128, 64), d_channels=(64, 128, 256, 512, 1024),

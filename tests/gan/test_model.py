@@ -93,7 +93,7 @@ def test_named_configs_build_at_their_resolution():
     for name in ("quick", "cifar10"):
         G, D = build_models(get_config(name))
         assert G.resolution == D.resolution == get_config(name).resolution
-    ref = get_config("imagenet128_baby")                 # HAMBURGER.md section 6, checked without building
+    ref = get_config("imagenet128_baby")                 # the paper's settings, checked without building
     assert ref.resolution == 4 * 2 ** (len(ref.g_channels) - 1) == 128
     assert ref.g_channels[list(4 * 2 ** (i + 1) for i in range(5)).index(32) + 1] == 256
     assert (ref.g_ham_d, ref.g_ham_rank, ref.d_ham_d, ref.d_ham_rank, ref.ham_steps) == (256, 32, 128, 16, 6)
