@@ -21,6 +21,8 @@ import tarfile
 import urllib.request
 from pathlib import Path
 
+from hamlib.seg.metrics import voc_palette
+
 VOC_URL = "http://host.robots.ox.ac.uk/pascal/VOC/voc2012/VOCtrainval_11-May-2012.tar"
 SBD_URL = "http://www.eecs.berkeley.edu/Research/Projects/CS/vision/grouping/semantic_contours/benchmark.tgz"
 
@@ -46,18 +48,6 @@ def extract(archive: Path, into: Path):
             t.extractall(into)
 
 
-def voc_palette():
-    pal = []
-    for k in range(256):
-        r = g = b = 0
-        c = k
-        for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        pal += [r, g, b]
-    return pal
 
 
 def sbd_to_png(mat_path: Path, png_path: Path):

@@ -46,3 +46,11 @@ def test_ci_runs_the_readme_test_command():
     for line in block.group(1).strip().splitlines():
         cmd = line.split("#")[0].strip()
         assert cmd in ci, f".ci/run does not run the README's `{cmd}`"
+
+
+def test_readme_python_examples_run():
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    assert blocks
+    for code in blocks:
+        exec(compile(code, "README.md", "exec"), {})

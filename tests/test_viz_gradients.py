@@ -1,23 +1,14 @@
 """hamlib.viz.gradients: deterministic memory, the cross-pixel Jacobian, the marker task."""
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pytest
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-
-import hamlib  # noqa: E402
-from hamlib.viz import gradients as G  # noqa: E402
+import hamlib
+from hamlib.viz import gradients as G
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread is faster, and the 2-core CI machine is shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: threads only add overhead
 
 
 def test_peak_tensor_memory_counts_live_storages_exactly():

@@ -10,13 +10,7 @@ from hamlib.viz import lowrank as lr
 from hamlib.viz import solvers as sv
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # tiny matrices: threads only add overhead (and noise on a shared CI machine)
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: threads only add overhead
 
 
 def low_rank(m, n, r, seed=0):
