@@ -1,4 +1,4 @@
-"""HamNet: semantic segmentation with a Hamburger head (HAMBURGER.md section 4).
+"""HamNet: semantic segmentation with a Hamburger head (the paper's reference recipe).
 
 backbone.py  dilated ResNet-50/101 with a deep stem, a tiny ResNet for CPUs, ImageNet loader
 heads.py     HamNet head, Light-Ham head, and the swappable context blocks

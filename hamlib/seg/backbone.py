@@ -1,4 +1,4 @@
-"""ResNet backbones for HamNet (HAMBURGER.md section 4), written out so torchvision is not needed.
+"""ResNet backbones for HamNet (the paper's reference recipe), written out so torchvision is not needed.
 
 - Deep stem: three 3x3 convs (64, 64, 128 for ResNet-50/101), then a 3x3 max-pool: stride 4.
 - Stages: layer1 (stride 1), layer2 (stride 2), layer3, layer4. For output stride 8, layer3

@@ -7,7 +7,7 @@ Layout read (what data/prepare_voc.py builds; `root` is the VOC2012 folder):
     root/SegmentationClassAug/<id>.png      trainaug labels (SBD converted + VOC train)
     root/ImageSets/Segmentation/{train,val,trainval,test,trainaug}.txt
 
-Training augmentation (HAMBURGER.md section 4): random scale from {0.5, 0.75, ..., 2.0},
+Training augmentation (the paper's reference recipe): random scale from {0.5, 0.75, ..., 2.0},
 pad to the crop (image 0 after normalisation = the mean colour, label 255), random crop,
 random horizontal flip, ImageNet mean/std. Every random choice comes from a generator
 seeded per sample, so the data a step sees depends only on (seed, step): resumed and

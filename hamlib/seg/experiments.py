@@ -5,7 +5,7 @@
 - `run_heads(...)`: train each (head, seed) with one config and one data set; rows of
   mIoU, accuracy on the pixels that need the legend, parameters and time per step.
 - `summarise`, `format_table`, `ablation_claims`: averages over seeds and the paper's
-  claims (HAMBURGER.md section 2) checked on these rows.
+  claims (the paper's ablation) checked on these rows.
 - `plot_predictions`: images, truth and each head's prediction side by side.
 """
 

@@ -1,6 +1,6 @@
 """Decode heads: the HamNet head, the Light-Ham head (SegNeXt) and the context blocks they hold.
 
-HamNet head (HAMBURGER.md section 4), on the last backbone map (B, 2048, H/8, W/8):
+HamNet head (the paper's reference recipe), on the last backbone map (B, 2048, H/8, W/8):
 
     squeeze  3x3 ConvBNReLU 2048 -> 512
     context  Hamburger(512), V2, NMF, d = 512, r = 64, K = 6      <- swappable
