@@ -6,6 +6,8 @@
 - `save_checkpoint` / `load_checkpoint`: atomic writes, RNG states included, so a
   resumed run continues where an uninterrupted one would be.
 - `setup_distributed` / `cleanup_distributed`: torchrun's environment -> process group.
+- `StepBatches`: the batch order as a pure function of (seed, step), sharded over DDP ranks,
+  so a resumed run sees the batches an uninterrupted one would.
 - `CSVLogger`: one row per logged step, append-safe across resumes.
 """
 
@@ -120,6 +122,46 @@ def cleanup_distributed() -> None:
 
 def is_main_process() -> bool:
     return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+class StepBatches(torch.utils.data.Sampler):
+    """Index batches for steps start, start + 1, ... (endless when stop is None).
+
+    Epoch e is a permutation drawn from seed + e; step s takes the s-th batch of the
+    epochs' concatenation (an epoch's last incomplete batch is dropped). With world > 1,
+    rank r gets every world-th index of the global batch.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int = 0, start: int = 0, stop: int | None = None,
+                 rank: int = 0, world: int = 1):
+        if batch_size > n:
+            raise ValueError(f"batch_size={batch_size} is larger than the data set ({n} items)")
+        if batch_size % world:
+            raise ValueError(f"batch_size={batch_size} is not divisible by the {world} processes")
+        self.n, self.B, self.seed, self.start, self.stop = n, batch_size, seed, start, stop
+        self.rank, self.world = rank, world
+        self.per_epoch = n // batch_size
+
+    def global_batch(self, step: int) -> list[int]:
+        """The indices of every process's share of step `step`."""
+        epoch, k = divmod(step, self.per_epoch)
+        perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + epoch))
+        return perm[k * self.B:(k + 1) * self.B].tolist()
+
+    def batch(self, step: int) -> list:
+        """This process's share of step `step`."""
+        return self.global_batch(step)[self.rank::self.world]
+
+    def __iter__(self):
+        step = self.start
+        while self.stop is None or step < self.stop:
+            yield self.batch(step)
+            step += 1
+
+    def __len__(self):
+        if self.stop is None:
+            raise TypeError("an endless StepBatches has no length")
+        return max(0, self.stop - self.start)
 
 
 class CSVLogger:

@@ -8,9 +8,7 @@
 - `ImageFolder(root, resolution)`: the ImageNet layout root/<class>/<image>;
   classes are the sorted sub-folder names. Images are resized (short side) and
   centre-cropped.
-- `EpochBatches`: the batch order as a pure function of (seed, step), so a
-  resumed run sees the same batches as an uninterrupted one, and DDP ranks see
-  disjoint parts of each global batch.
+(The batch order comes from `hamlib.train.StepBatches`, shared with HamNet.)
 """
 
 from __future__ import annotations
@@ -21,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset, Sampler, TensorDataset
+from torch.utils.data import Dataset, TensorDataset
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".JPEG")
 
@@ -107,39 +105,6 @@ class ImageFolder(Dataset):
             im = im.crop((left, top, left + R, top + R))
             x = torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1)  # (R, R, 3) -> (3, R, R)
         return x.float() / 127.5 - 1, label
-
-
-class EpochBatches(Sampler):
-    """Index batches for steps start_step, start_step + 1, ...: epoch e is a permutation
-    drawn from seed + e; step s takes the s-th slice of the epochs' concatenation (the last
-    incomplete batch of an epoch is dropped). With world > 1, rank r gets every world-th
-    index of the global batch."""
-
-    def __init__(self, n: int, batch_size: int, seed: int = 0, start_step: int = 0, steps: int | None = None,
-                 rank: int = 0, world: int = 1):
-        if batch_size > n:
-            raise ValueError(f"batch_size={batch_size} is larger than the data set ({n} items)")
-        if batch_size % world:
-            raise ValueError(f"batch_size={batch_size} is not divisible by the {world} processes")
-        self.n, self.B, self.seed, self.start, self.steps = n, batch_size, seed, start_step, steps
-        self.rank, self.world = rank, world
-        self.per_epoch = n // batch_size
-
-    def batch(self, step: int) -> list[int]:
-        epoch, j = divmod(step, self.per_epoch)
-        perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + epoch))
-        return perm[j * self.B:(j + 1) * self.B][self.rank::self.world].tolist()
-
-    def __iter__(self):
-        step = self.start
-        while self.steps is None or step < self.steps:
-            yield self.batch(step)
-            step += 1
-
-    def __len__(self):
-        if self.steps is None:
-            raise TypeError("an endless EpochBatches has no length")
-        return max(0, self.steps - self.start)
 
 
 def dataset_from_config(data: str, root=None, resolution: int = 16):

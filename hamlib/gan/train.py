@@ -26,9 +26,9 @@ import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 
-from ..train import (CSVLogger, cleanup_distributed, is_main_process, load_checkpoint, save_checkpoint,
-                     seed_everything, setup_distributed)
-from .data import EpochBatches, dataset_from_config
+from ..train import (CSVLogger, StepBatches, cleanup_distributed, is_main_process, load_checkpoint,
+                     save_checkpoint, seed_everything, setup_distributed)
+from .data import dataset_from_config
 from .metrics import fid_and_is
 from .model import Discriminator, Generator, d_hinge_loss, ema_update, g_hinge_loss
 
@@ -167,8 +167,8 @@ def train(cfg: GANConfig, dataset=None, extractor=None, real_stats=None, resume=
                            resume_step=step if resume else None)
 
     Gm, Dm = (DDP(G), DDP(D)) if world > 1 else (G, D)
-    sampler = EpochBatches(len(dataset), cfg.batch_size, cfg.seed, start_step=step, steps=cfg.steps,
-                           rank=rank, world=world)
+    sampler = StepBatches(len(dataset), cfg.batch_size, cfg.seed, start=step, stop=cfg.steps,
+                          rank=rank, world=world)
     # its own generator: a DataLoader otherwise draws a worker seed from the global RNG, which
     # would shift every later random draw of a resumed run
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.workers,

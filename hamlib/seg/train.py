@@ -32,8 +32,8 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm.auto import tqdm
 
-from ..train import (CSVLogger, cleanup_distributed, is_main_process, load_checkpoint, pick_device,
-                     save_checkpoint, seed_everything, setup_distributed)
+from ..train import (CSVLogger, StepBatches, cleanup_distributed, is_main_process, load_checkpoint,
+                     pick_device, save_checkpoint, seed_everything, setup_distributed)
 from .data import IGNORE, TrainAugment, VOCSegmentation, eval_transform, pad_collate
 from .heads import HeadConfig
 from .metrics import evaluate
@@ -180,31 +180,17 @@ def poly_lr(base_lr: float, step: int, total: int, power: float = 0.9) -> float:
 # Data: a step -> the batch of (index, augmentation seed) pairs, for this process
 # ---------------------------------------------------------------------------
 
-class StepBatches:
-    """Batch sampler: step s takes positions s*B ... s*B+B-1 of an endless stream of epochs,
-    each epoch a permutation drawn from (seed, epoch); process `rank` takes every world-th.
-    Items are (index, seed) pairs so the augmentation is a function of (seed, step) alone."""
+class SeededStepBatches(StepBatches):
+    """StepBatches whose items are (index, sample seed) pairs, so the augmentation is a
+    function of (seed, step) alone. Epoch permutations are drawn from seed * 100003 + epoch."""
 
     def __init__(self, n, batch_size, seed, start, stop, rank=0, world=1):
-        if batch_size % world:
-            raise ValueError(f"batch_size {batch_size} is not divisible by the {world} processes")
-        if n < batch_size:
-            raise ValueError(f"the training set has {n} items, fewer than one batch of {batch_size}")
-        self.n, self.B, self.seed, self.start, self.stop = n, batch_size, seed, start, stop
-        self.rank, self.world = rank, world
-        self.per_epoch = n // batch_size
+        super().__init__(n, batch_size, seed * 100003, start, stop, rank, world)
+        self.sample_seed = seed
 
     def batch(self, step):
-        epoch, k = divmod(step, self.per_epoch)
-        perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100003 + epoch))
-        idx = perm[k * self.B:(k + 1) * self.B].tolist()
-        return [(i, self.seed * 10 ** 9 + step * self.B + j) for j, i in enumerate(idx)][self.rank::self.world]
-
-    def __iter__(self):
-        return (self.batch(s) for s in range(self.start, self.stop))
-
-    def __len__(self):
-        return self.stop - self.start
+        idx = self.global_batch(step)
+        return [(i, self.sample_seed * 10 ** 9 + step * self.B + j) for j, i in enumerate(idx)][self.rank::self.world]
 
 
 def build_datasets(cfg: TrainConfig):
@@ -259,7 +245,7 @@ def train(cfg: TrainConfig, datasets=None) -> dict:
     net = DDP(model) if world > 1 else model
 
     train_set, val_set = datasets or build_datasets(cfg)
-    batches = StepBatches(len(train_set), cfg.batch_size, cfg.seed, start, cfg.steps, rank, world)
+    batches = SeededStepBatches(len(train_set), cfg.batch_size, cfg.seed, start, cfg.steps, rank, world)
     collate = pad_collate if cfg.dataset == "voc" else None
     # own generators: iterating a DataLoader must not draw from the global RNG (resume)
     loader = torch.utils.data.DataLoader(train_set, batch_sampler=batches, num_workers=cfg.workers,

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from hamlib.gan.data import CIFAR10, EpochBatches, ImageFolder, dataset_from_config, digits, num_classes_of
+from hamlib.gan.data import CIFAR10, ImageFolder, dataset_from_config, digits, num_classes_of
+from hamlib.train import StepBatches
 
 
 def test_digits():
@@ -54,18 +55,18 @@ def test_image_folder(tmp_path):
 
 
 def test_batches_are_a_function_of_the_step():
-    full = list(EpochBatches(10, 4, seed=3, steps=6))
-    assert list(EpochBatches(10, 4, seed=3, start_step=4, steps=6)) == full[4:]
+    full = list(StepBatches(10, 4, seed=3, stop=6))
+    assert list(StepBatches(10, 4, seed=3, start=4, stop=6)) == full[4:]
     assert len(full) == 6 and all(len(b) == 4 for b in full)
     assert len(set(sum(full[:2], []))) == 8                 # no repeats within an epoch
     assert full[:2] != full[2:4]                             # a new permutation per epoch
 
 
 def test_ranks_split_each_global_batch():
-    whole = EpochBatches(12, 6, seed=0).batch(3)
-    parts = [EpochBatches(12, 6, seed=0, rank=r, world=2).batch(3) for r in range(2)]
+    whole = StepBatches(12, 6, seed=0).batch(3)
+    parts = [StepBatches(12, 6, seed=0, rank=r, world=2).batch(3) for r in range(2)]
     assert sorted(parts[0] + parts[1]) == sorted(whole) and not set(parts[0]) & set(parts[1])
     with pytest.raises(ValueError, match="divisible"):
-        EpochBatches(12, 5, world=2)
+        StepBatches(12, 5, world=2)
     with pytest.raises(ValueError, match="larger"):
-        EpochBatches(3, 4)
+        StepBatches(3, 4)

@@ -9,7 +9,7 @@ import torch
 import torch.multiprocessing as mp
 import torch.nn as nn
 
-from hamlib.seg.train import CONFIGS, StepBatches, main, override, param_groups, poly_lr, quick, train
+from hamlib.seg.train import CONFIGS, SeededStepBatches, main, override, param_groups, poly_lr, quick, train
 
 
 def tiny(tmp_path, **kw):
@@ -36,13 +36,13 @@ def test_param_groups_and_poly():
 
 
 def test_step_batches_shard_and_cover():
-    full = StepBatches(10, 4, seed=1, start=0, stop=2)
-    r0, r1 = StepBatches(10, 4, 1, 0, 2, rank=0, world=2), StepBatches(10, 4, 1, 0, 2, rank=1, world=2)
+    full = SeededStepBatches(10, 4, seed=1, start=0, stop=2)
+    r0, r1 = SeededStepBatches(10, 4, 1, 0, 2, rank=0, world=2), SeededStepBatches(10, 4, 1, 0, 2, rank=1, world=2)
     for s in range(2):
         assert sorted(full.batch(s)) == sorted(r0.batch(s) + r1.batch(s))
     assert len({i for s in range(2) for i, _ in full.batch(s)}) == 8      # no repeats within an epoch
     with pytest.raises(ValueError, match="divisible"):
-        StepBatches(10, 3, 0, 0, 1, world=2)
+        SeededStepBatches(10, 3, 0, 0, 1, world=2)
 
 
 def test_resume_is_bit_identical(tmp_path):
