@@ -75,6 +75,11 @@ class ConditionalBatchNorm2d(nn.Module):
         return self.gamma(y)[:, :, None, None] * h + self.beta(y)[:, :, None, None]
 
 
+def count_params(module: nn.Module) -> int:
+    """Number of parameters (trainable or not) of a module."""
+    return sum(p.numel() for p in module.parameters())
+
+
 def sn(module: nn.Module) -> nn.Module:
     """Spectral normalisation (the parametrization form, which survives deepcopy and state_dict)."""
     return nn.utils.parametrizations.spectral_norm(module)

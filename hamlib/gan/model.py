@@ -228,6 +228,3 @@ def gate_values(model: nn.Module) -> dict:
             out[name] = m.gamma.item()
     return out
 
-
-def count_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..layers import count_params  # noqa: F401  (part of hamlib.seg's API)
 from .backbone import build_backbone
 from .heads import HeadConfig, build_head
 
@@ -39,6 +40,3 @@ def build_model(cfg: ModelConfig) -> SegModel:
         backbone.load_report = load_pretrained(backbone, cfg.pretrained)
     return SegModel(backbone, build_head(backbone.out_channels, cfg.num_classes, cfg.head))
 
-
-def count_params(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())

@@ -23,6 +23,7 @@ import torch
 from matplotlib.ticker import NullFormatter
 
 from .. import bench
+from ..layers import count_params
 from ..attention import SelfAttention2d
 from ..ham import Hamburger
 from ..md import NMF2D, nmf, random_bases
@@ -197,16 +198,13 @@ def macs_rows(C=512, H=128, W=128, r=64, K=6):
     Hamburgers here are v1 blocks (breads C -> C and back, BN), as in the paper's table."""
     N = H * W
     rows = [dict(name="self-attention", gmacs=bench.attention_macs(1, C, N) / 1e9,
-                 params=_params(SelfAttention2d(C)))]
+                 params=count_params(SelfAttention2d(C)))]
     for kind in ("nmf", "cd", "vq"):
         breads = 2 * N * C * C
         rows.append(dict(name=f"Ham ({kind.upper()})", gmacs=(bench.md_macs(kind, 1, C, N, r, K) + breads) / 1e9,
-                         params=_params(Hamburger(C, ham=kind, version="v1", rank=r, steps=K))))
+                         params=count_params(Hamburger(C, ham=kind, version="v1", rank=r, steps=K))))
     return rows
 
-
-def _params(module):
-    return sum(p.numel() for p in module.parameters())
 
 
 def cost_vs_resolution(sizes=(16, 24, 32, 48), channels=64, rank=16, steps=6,

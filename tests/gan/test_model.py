@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from hamlib import Hamburger, SelfAttention2d
-from hamlib.gan.model import (Discriminator, Generator, count_parameters, d_hinge_loss, ema_update,
+from hamlib.layers import count_params
+from hamlib.gan.model import (Discriminator, Generator, d_hinge_loss, ema_update,
                               g_hinge_loss, gate_values)
 from hamlib.gan.train import CONFIGS, build_models, get_config
 
@@ -108,4 +109,4 @@ def test_named_configs_build_at_their_resolution():
 
 def test_count_parameters():
     G, _ = tiny("none")
-    assert count_parameters(G) == sum(p.numel() for p in G.parameters()) > 0
+    assert count_params(G) == sum(p.numel() for p in G.parameters()) > 0
