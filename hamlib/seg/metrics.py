@@ -82,10 +82,12 @@ def evaluate(model, loader, num_classes, device, scales=(1.0,), flip=False, igno
 
 
 @torch.no_grad()
-def write_pngs(model, dataset, out_dir, device, scales=(1.0,), flip=False) -> list:
-    """Predict every image of a `VOCSegmentation` split (whole image, batch 1) and write
-    out_dir/<id>.png as VOC palette PNGs: the test server's format. Returns the paths."""
+def write_pngs(model, dataset, out_dir, scales=(1.0,), flip=False) -> list:
+    """Predict every image of a `VOCSegmentation` split (whole image, batch 1, on the model's
+    device) and write out_dir/<id>.png as VOC palette PNGs: the test server's format.
+    Returns the paths."""
     model.eval()
+    device = next(model.parameters()).device
     paths = []
     for i, name in enumerate(dataset.ids):
         x, _ = dataset[i]

@@ -85,7 +85,7 @@ def test_voc_end_to_end(tmp_path, make_voc):
 
     from hamlib.seg.data import VOCSegmentation
     from hamlib.seg.metrics import write_pngs
-    paths = write_pngs(model, VOCSegmentation(root, "val"), tmp_path / "pngs", torch.device("cpu"), flip=True)
+    paths = write_pngs(model, VOCSegmentation(root, "val"), tmp_path / "pngs", flip=True)
     assert [p.name for p in paths] == ["2007_000002.png"]
     assert Image.open(paths[0]).mode == "P" and Image.open(paths[0]).size == (48, 48)
 
@@ -104,7 +104,7 @@ def test_ddp_two_gloo_processes(tmp_path):
         port = s.getsockname()[1]
     mp.start_processes(_ddp_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True, start_method="spawn")
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
-    init = train(tiny(tmp_path / "init", steps=0))["model"].state_dict()
+    init = train(tiny(tmp_path / "init", steps=0, device="cpu"))["model"].state_dict()
     w = "head.classifier.weight"
     assert torch.equal(r0[w], r1[w]) and not torch.equal(r0[w], init[w])   # gradients were averaged
     assert (tmp_path / "last.pt").is_file() and (tmp_path / "log.csv").is_file()
