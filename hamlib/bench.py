@@ -13,6 +13,7 @@ Cases:
   nmf-K<k>   NMF2D with k steps (e.g. nmf-K24: is one-step memory flat in K?)
   nmf-bptt   NMF2D with back-propagation through all K steps
   nmf-bases  NMF2D with grad="one-step-bases" (the last bases update differentiated)
+  nmf-implicit  NMF2D with grad="implicit" (one differentiated step, K Neumann terms)
   nmf-ftz    NMF2D run with torch.set_flush_denormal(True) (subnormals flushed to zero)
   attention  SelfAttention2d (q, k, v, output projection; SDPA)
   ham-nmf    Hamburger v1 block with NMF (breads included, comparable to attention)
@@ -208,21 +209,24 @@ def make_cases(names, B, C, H, W, r, K):
             cases.append(Case(name, FloorNMF(C, r, K), floor_macs(B, C, N, r, K)))
         elif name in ("nmf", "cd", "vq"):
             cls = {"nmf": NMF2D, "cd": CD2D, "vq": VQ2D}[name]
-            cases.append(Case(name, cls(C, rank=r, steps=K, validate=False), md_macs(name, B, C, N, r, K)))
+            cases.append(Case(name, cls(C, rank=r, steps=K, grad="one-step", validate=False),
+                              md_macs(name, B, C, N, r, K)))
         elif name.startswith("nmf-K"):
             k = int(name[5:])
-            cases.append(Case(name, NMF2D(C, rank=r, steps=k, validate=False), md_macs("nmf", B, C, N, r, k)))
-        elif name in ("nmf-bptt", "nmf-bases"):
-            grad = {"nmf-bptt": "bptt", "nmf-bases": "one-step-bases"}[name]
+            cases.append(Case(name, NMF2D(C, rank=r, steps=k, grad="one-step", validate=False),
+                              md_macs("nmf", B, C, N, r, k)))
+        elif name in ("nmf-bptt", "nmf-bases", "nmf-implicit"):
+            grad = {"nmf-bptt": "bptt", "nmf-bases": "one-step-bases", "nmf-implicit": "implicit"}[name]
             cases.append(Case(name, NMF2D(C, rank=r, steps=K, grad=grad, validate=False),
                               md_macs("nmf", B, C, N, r, K)))
         elif name == "nmf-ftz":
-            cases.append(Case(name, NMF2D(C, rank=r, steps=K, validate=False), md_macs("nmf", B, C, N, r, K),
-                              flush_denormal=True))
+            cases.append(Case(name, NMF2D(C, rank=r, steps=K, grad="one-step", validate=False),
+                              md_macs("nmf", B, C, N, r, K), flush_denormal=True))
         elif name == "attention":
             cases.append(Case(name, SelfAttention2d(C), attention_macs(B, C, N)))
         elif name == "ham-nmf":
-            cases.append(Case(name, Hamburger(C, ham="nmf", version="v1", rank=r, steps=K, validate=False),
+            cases.append(Case(name, Hamburger(C, ham="nmf", version="v1", rank=r, steps=K, grad="one-step",
+                                        validate=False),
                               hamburger_v1_macs(B, C, N, r, K)))
         else:
             raise ValueError(f"unknown case {name!r}")
@@ -312,7 +316,8 @@ def main(argv=None):
     p.add_argument("--rank", type=int, default=64)
     p.add_argument("--steps", type=int, default=6)
     p.add_argument("--cases", default="floor,nmf,cd,vq,nmf-K24,attention",
-                   help="comma-separated: floor, nmf, cd, vq, nmf-K<k>, nmf-bptt, nmf-bases, nmf-ftz, attention, ham-nmf")
+                   help="comma-separated: floor, nmf, cd, vq, nmf-K<k>, nmf-bptt, nmf-bases, nmf-implicit, nmf-ftz, "
+                        "attention, ham-nmf")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--device", default=None, help="default: cuda if available, else cpu")
     p.add_argument("--no-train", action="store_true", help="inference only")

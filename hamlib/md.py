@@ -231,10 +231,61 @@ def cd(X, D, steps=6, inv_t=100.0, beta=0.1, final=False):
 
 
 # ----------------------------------------------------------------------------
+# The implicit gradient: differentiate the fixed point, not the loop
+# ----------------------------------------------------------------------------
+# If the state s = (D, C) were a fixed point s* = T(s*, X), the implicit function
+# theorem gives  ds*/dX = (I - J)^-1 dT/dX,  J = dT/ds at s*.  The Neumann series
+# (I - J)^-1 = I + J + J^2 + ...  cut after n terms is what back-propagating
+# through the last n steps computes when every step sits at s*; here the n
+# products with J^T are taken in the backward pass at one point, so memory is
+# that of one step whatever n is (Bai et al. 2019; Geng et al. 2021's "phantom
+# gradients" analyse this family, the paper's one-step gradient being n = 0).
+
+
+class _Neumann(torch.autograd.Function):
+    """Identity on the state (D, Ct) in the forward. Backward: g -> u = sum_{i<=n} (J^T)^i g,
+    J the Jacobian of one solver step at s_prev (X held fixed), by n vector-Jacobian products."""
+
+    @staticmethod
+    def forward(ctx, step, terms, D_prev, Ct_prev, D, Ct):
+        ctx.step, ctx.terms = step, terms
+        ctx.save_for_backward(D_prev, Ct_prev)
+        return D.view_as(D), Ct.view_as(Ct)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, gD, gCt):
+        D_prev, Ct_prev = ctx.saved_tensors
+        gD = torch.zeros_like(D_prev) if gD is None else gD
+        gCt = torch.zeros_like(Ct_prev) if gCt is None else gCt
+        with torch.enable_grad():
+            s = (D_prev.detach().requires_grad_(), Ct_prev.detach().requires_grad_())
+            out = ctx.step(*s)
+            uD, uCt = gD, gCt
+            for i in range(ctx.terms):
+                JD, JCt = torch.autograd.grad(out, s, (uD, uCt), retain_graph=i + 1 < ctx.terms,
+                                              allow_unused=True)
+                uD = gD if JD is None else gD + JD
+                uCt = gCt if JCt is None else gCt + JCt
+        return None, None, None, None, uD, uCt
+
+
+def _implicit_step(solver, X, D, Ct, terms):
+    """One solver step from the (detached) state (D, Ct), differentiable in X, whose
+    gradient is then corrected by `terms` Neumann terms of the step's Jacobian."""
+    if Ct is None:  # VQ / CD before any step: their coefficient update does not read C
+        with torch.no_grad():
+            Ct = solver.coef(D, None)
+    D, Ct = D.detach(), Ct.detach()
+    D1, Ct1 = solver.step(D, Ct)  # (B, d, r), (B, r, N): differentiable in X only
+    return _Neumann.apply(solver.step, terms, D, Ct, D1, Ct1)
+
+
+# ----------------------------------------------------------------------------
 # Modules
 # ----------------------------------------------------------------------------
 
-GRAD_MODES = ("one-step", "one-step-bases", "bptt")
+GRAD_MODES = ("one-step", "one-step-bases", "implicit", "bptt")
 BASES_MODES = ("random", "learned")
 
 
@@ -350,24 +401,29 @@ class _MD2D(nn.Module):
         same in every grad mode; the mode says which part autograd sees:
         one-step: only the final step (the paper; D is a constant for autograd);
         one-step-bases: the last bases update and the final step;
-        int k: the last k steps and the final step; bptt: everything."""
+        int k: the last k steps and the final step; bptt: everything;
+        implicit: the last step, its gradient corrected by K Neumann terms (see `_Neumann`)."""
         K = self.steps if self.training else self.eval_steps
-        k = {"one-step": 0, "one-step-bases": 0, "bptt": K}.get(self.grad, self.grad)
+        grad = self.grad
+        k = {"one-step": 0, "one-step-bases": 0, "implicit": 1, "bptt": K}.get(grad, grad)
         differentiate = torch.is_grad_enabled()
         k = min(k, K) if differentiate else 0                # whole steps to differentiate
-        last_bases = differentiate and self.grad == "one-step-bases"
+        last_bases = differentiate and grad == "one-step-bases"
         solver = make_solver(self.kind, X, self.inv_t, self.beta)
         with torch.no_grad():
-            Ct = solver.init(D) if k < K else None
+            Ct = solver.init(D) if k < K or grad == "implicit" else None
             D = D.clone()
             for _ in range(K - k - last_bases):
                 D, Ct = solver.step(D, Ct)
             if last_bases:
                 Ct = solver.coef(D, Ct)
-        if k == K:  # full BPTT: the initial coefficients are differentiated too
+        if k == K and grad != "implicit":  # full BPTT: the initial coefficients are differentiated too
             Ct = solver.init(D)
-        for _ in range(k):
-            D, Ct = solver.step(D, Ct)
+        if k and grad == "implicit":
+            D, Ct = _implicit_step(solver, X, D, Ct, terms=K)
+        else:
+            for _ in range(k):
+                D, Ct = solver.step(D, Ct)
         if last_bases:
             D = solver.bases(D, Ct)  # X carries the gradient into the bases
         return D, solver.final(D, Ct)
