@@ -34,14 +34,16 @@ class Hamburger(nn.Module):
       version: "v1", "v2" (default, HamNet), "v2+" or "gan" (see the module docstring).
       d: width of the ham (default: channels). rank: r. steps / eval_steps: K.
       groups: S, the ham's heads. grad, bases, inv_t, beta, eval_seed, validate:
-        passed to the solver module (see `hamlib.NMF2D`).
+        passed to the solver module (see `hamlib.NMF2D`); grad=None is the solver's
+        measured default ("bptt" for NMF, "one-step-bases" for CD, 2 for VQ),
+        grad="one-step" the paper's.
       norm: "bn" (default), "gn" or a callable(channels) for the norm layers.
       dual: v2+ only: ham over positions for half of 2d channels, over channels for the other.
       num_classes: gan only: class-conditional BN after the upper bread.
     """
 
     def __init__(self, channels, ham="nmf", version="v2", d=None, rank=64, steps=6, eval_steps=None,
-                 groups=1, grad="one-step", bases="random", inv_t=100.0, beta=0.1, norm="bn",
+                 groups=1, grad=None, bases="random", inv_t=100.0, beta=0.1, norm="bn",
                  dual=False, num_classes=None, eval_seed=0, validate=True):
         super().__init__()
         if ham not in SOLVERS:

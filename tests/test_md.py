@@ -465,3 +465,20 @@ def test_cuda_matches_cpu(cls):
     with torch.autocast("cuda", dtype=torch.float16):
         yh = m(x.to("cuda"))
     assert torch.isfinite(yh).all()
+
+
+def test_each_solver_has_its_measured_default_gradient():
+    assert [cls(8).grad for cls in MODULES] == [cls.default_grad for cls in MODULES]
+    assert (hamlib.NMF2D.default_grad, hamlib.VQ2D.default_grad, hamlib.CD2D.default_grad) == \
+        ("bptt", 2, "one-step-bases")
+    assert hamlib.Hamburger(8, ham="vq").ham.grad == 2 and hamlib.Hamburger(8, ham="nmf").ham.grad == "bptt"
+    assert hamlib.Hamburger(8, grad="one-step").ham.grad == "one-step"           # the paper's, by name
+
+
+def test_one_step_bases_without_steps_is_one_step():
+    """With K = 0 there is no bases update to differentiate: the mode falls back to one-step."""
+    x = torch.rand(1, 6, 3, 3, generator=gen(0), requires_grad=True)
+    g = {}
+    for grad in ("one-step", "one-step-bases"):
+        (g[grad],) = torch.autograd.grad(hamlib.CD2D(6, rank=2, steps=0, grad=grad).eval()(x).sum(), x)
+    torch.testing.assert_close(g["one-step"], g["one-step-bases"])

@@ -1,9 +1,11 @@
 """The notebook's experiments on the colour-by-legend task: same budget for every head.
 
 - `HEADS`: named context blocks (no context, pooling, self-attention, Hamburgers with each
-  solver and gradient mode) as overrides of the quick config's head.
+  solver, one-step or BPTT) as overrides of the quick config's head; `head_spec` also reads
+  any "<solver> <grad mode>" name, e.g. "cd one-step-bases" or "nmf 2".
 - `run_heads(...)`: train each (head, seed) with one config and one data set; rows of
   mIoU, accuracy on the pixels that need the legend, parameters and time per step.
+- `step_times`, `step_memory`: the cost of one training step per head, measured apart.
 - `summarise`, `format_table`, `ablation_claims`: averages over seeds and the paper's
   claims (the paper's ablation) checked on these rows.
 - `plot_predictions`: images, truth and each head's prediction side by side.
@@ -19,6 +21,8 @@ import time
 
 import torch
 
+from ..bench import peak_tensor_memory
+from ..md import GRAD_MODES, SOLVERS
 from .metrics import predict
 from .model import build_model, count_params
 from .synthetic import COLOURS
@@ -36,12 +40,23 @@ HEADS = {
 }
 
 
+def head_spec(name: str) -> dict:
+    """HEADS[name], or for "<solver> <grad>" (solver nmf/cd/vq, grad a mode or a number of
+    steps) a Hamburger head with that solver and gradient mode."""
+    if name in HEADS:
+        return HEADS[name]
+    solver, _, mode = name.partition(" ")
+    grad = int(mode) if mode.isdigit() else mode
+    if solver not in SOLVERS or not (grad in GRAD_MODES or isinstance(grad, int)):
+        raise ValueError(f"head must be one of {tuple(HEADS)} or '<solver> <grad>' with solver in "
+                         f"{tuple(SOLVERS)} and grad in {GRAD_MODES} or a step count, got {name!r}")
+    return dict(context="ham", ham=dict(ham=solver, grad=grad))
+
+
 def with_head(cfg, name: str):
-    """A copy of cfg whose head context is HEADS[name] (ham options merged into cfg's)."""
-    if name not in HEADS:
-        raise ValueError(f"head must be one of {tuple(HEADS)}, got {name!r}")
+    """A copy of cfg whose head context is head_spec(name) (ham options merged into cfg's)."""
+    spec = head_spec(name)
     cfg = copy.deepcopy(cfg)
-    spec = HEADS[name]
     cfg.model.head.context = spec["context"]
     cfg.model.head.ham = {**cfg.model.head.ham, **spec.get("ham", {})}
     return cfg
@@ -88,34 +103,47 @@ def run_heads(cfg, names, seeds, datasets, train_fn, out_dir="runs/hamnet_nb"):
 
 def step_times(cfg, names, dataset, repeats=7) -> dict:
     """head -> milliseconds for one training step (forward, backward, SGD) on one batch of
-    cfg.batch_size on one CPU thread, the minimum over `repeats` (one thread and the minimum are
-    what a shared, busy machine distorts least; the thread count is restored afterwards). The
-    models are fresh: the cost of a step does not depend on training."""
+    cfg.batch_size on one CPU thread, the minimum over `repeats` rounds. The heads are timed
+    interleaved, one step each per round, so a machine that slows down for a while slows them
+    alike; one thread and the minimum are what a shared, busy machine distorts least (the
+    thread count is restored afterwards). The models are fresh: a step's cost does not depend
+    on training."""
+    import torch.nn.functional as F
     x, y = dataset.images[:cfg.batch_size], dataset.labels[:cfg.batch_size]
-    out, threads = {}, torch.get_num_threads()
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        _time_steps(cfg, names, x, y, repeats, out)
+        runs = {}
+        for name in names:
+            torch.manual_seed(0)
+            m = build_model(with_head(cfg, name).model).train()
+            runs[name] = (m, torch.optim.SGD(m.parameters(), lr=1e-3, momentum=0.9))
+        best = dict.fromkeys(names, float("inf"))
+        for _ in range(repeats):
+            for name, (m, opt) in runs.items():
+                t0 = time.perf_counter()
+                loss = F.cross_entropy(m(x), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                best[name] = min(best[name], time.perf_counter() - t0)
     finally:
         torch.set_num_threads(threads)
-    return out
+    return {name: 1000 * t for name, t in best.items()}
 
 
-def _time_steps(cfg, names, x, y, repeats, out):
+def step_memory(cfg, names, dataset) -> dict:
+    """head -> peak MB of tensor storage in one training step (forward + backward) on one batch
+    of cfg.batch_size, counted op by op (`hamlib.bench.peak_tensor_memory`): deterministic,
+    parameters and inputs excluded."""
     import torch.nn.functional as F
+    x, y = dataset.images[:cfg.batch_size], dataset.labels[:cfg.batch_size]
+    out = {}
     for name in names:
         torch.manual_seed(0)
         m = build_model(with_head(cfg, name).model).train()
-        opt = torch.optim.SGD(m.parameters(), lr=1e-3, momentum=0.9)
-        best = float("inf")
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            loss = F.cross_entropy(m(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            best = min(best, time.perf_counter() - t0)
-        out[name] = 1000 * best
+        out[name] = peak_tensor_memory(lambda: F.cross_entropy(m(x), y).backward()) / 2**20
+    return out
 
 
 def _mean_std(xs):
@@ -125,11 +153,13 @@ def _mean_std(xs):
     return statistics.fmean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
 
 
-def summarise(rows, step_ms=None) -> dict:
-    """head -> dict(miou, miou_std, ctx_acc, params, ms_per_step, n, diverged): means over seeds.
+def summarise(rows, step_ms=None, step_mb=None) -> dict:
+    """head -> dict(miou, miou_std, ctx_acc, params, ms_per_step, mb_per_step, n, diverged):
+    means over seeds.
 
     ms_per_step is step_ms[head] when given (see `step_times`), else the median of the runs'
-    own time per step (which includes data handling and suffers on a busy machine)."""
+    own time per step (which includes data handling and suffers on a busy machine);
+    mb_per_step is step_mb[head] (see `step_memory`) or None."""
     out = {}
     for name in dict.fromkeys(r["head"] for r in rows):
         rs = [r for r in rows if r["head"] == name]
@@ -137,6 +167,7 @@ def summarise(rows, step_ms=None) -> dict:
         out[name] = dict(miou=m, miou_std=s, ctx_acc=_mean_std([r["ctx_acc"] for r in rs])[0],
                          params=next((r["params"] for r in rs if r["params"]), None),
                          ms_per_step=step_ms[name] if step_ms else statistics.median([r["ms_per_step"] for r in rs]),
+                         mb_per_step=step_mb[name] if step_mb else None,
                          n=len(rs), diverged=sum(r["status"] != "ok" for r in rs))
     return out
 

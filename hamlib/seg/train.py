@@ -89,12 +89,12 @@ def quick() -> TrainConfig:
     """CPU, under a minute: a tiny ResNet + HamNet head with 1x1 squeeze/align (receptive field
     35 px < the task's min_dist 36) on 64 x 64 colour-by-legend images (one legend colour).
 
-    The Hamburger back-propagates through its K steps (grad="bptt"): trained from scratch on
-    this task, the paper's one-step gradient learned much less in 300 steps (see the notebook
-    06_hamnet.ipynb for the measured comparison over seeds).
+    The Hamburger uses NMF's default gradient ("bptt"): trained from scratch on this task
+    the paper's one-step gradient learned much less (`python -m hamlib.seg.grad_table`
+    measures every solver and mode; the README quotes the table).
     """
     head = HeadConfig(context="ham", channels=64, align_channels=32, kernel=1,
-                      ham=dict(ham="nmf", rank=8, steps=6, grad="bptt"))
+                      ham=dict(ham="nmf", rank=8, steps=6))
     return TrainConfig(model=ModelConfig("resnet_tiny", dict(width=16), head, num_classes=5),
                        dataset="legend", legend=LegendConfig(size=64, min_dist=36, one_colour=True),
                        n_train=2000, n_val=256, batch_size=16, steps=250, lr=0.1, weight_decay=1e-4,
@@ -108,15 +108,18 @@ def legend_full() -> TrainConfig:
     cfg = quick()
     cfg.model.backbone_kw = dict(width=32)
     cfg.model.head = HeadConfig(context="ham", channels=128, align_channels=64, kernel=1,
-                                ham=dict(ham="nmf", rank=16, steps=6, grad="bptt"))
+                                ham=dict(ham="nmf", rank=16, steps=6))
     return dataclasses.replace(cfg, legend=LegendConfig(size=64, min_dist=36, one_colour=False),
                                n_train=20000, n_val=1000, steps=4000, batch_size=32, out_dir="runs/legend_full",
                                eval_every=1000, ckpt_every=1000)
 
 
 def voc_stage1() -> TrainConfig:
-    """The reference recipe, stage 1: ResNet-101 OS 8, HamNet head, trainaug, 60k its, batch 16, crop 513."""
-    return TrainConfig(model=ModelConfig("resnet101", dict(output_stride=8), HeadConfig(), 21,
+    """The reference recipe, stage 1: ResNet-101 OS 8, HamNet head, trainaug, 60k its, batch 16, crop 513.
+    The paper's one-step gradient, named: its VOC numbers were measured with it (on an
+    ImageNet-pretrained backbone, where the measured defaults have not been compared)."""
+    head = HeadConfig(ham=dict(ham="nmf", rank=64, steps=6, grad="one-step"))
+    return TrainConfig(model=ModelConfig("resnet101", dict(output_stride=8), head, 21,
                                          pretrained="data/pretrained/resnet101.pth"),
                        dataset="voc", data_root="data/VOCdevkit/VOC2012", train_split="trainaug",
                        val_split="val", steps=60000, lr=9e-3, batch_size=16, crop=513, workers=8,

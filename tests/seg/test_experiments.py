@@ -54,3 +54,36 @@ def test_context_accuracy_and_pictures():
     fig = E.plot_predictions({"none": m}, ds, [0, 1])
     assert len(fig.axes) == 2 * 3
     assert len(E.plot_examples(ds, 3).axes) == 6
+
+
+def test_head_spec_reads_any_solver_and_grad_mode():
+    assert E.head_spec("cd one-step-bases") == dict(context="ham", ham=dict(ham="cd", grad="one-step-bases"))
+    assert E.head_spec("nmf 2")["ham"]["grad"] == 2 and E.head_spec("vq implicit")["ham"]["grad"] == "implicit"
+    assert E.head_spec("pool") == E.HEADS["pool"]
+    for bad in ("nmf sometimes", "svd bptt", "nmf", ""):
+        with pytest.raises(ValueError, match="head must be one of"):
+            E.head_spec(bad)
+
+
+def test_grad_table_trains_writes_resumes_and_tabulates(tmp_path, monkeypatch):
+    from hamlib.seg import grad_table as G
+    heads = ["none", "nmf implicit"]
+    rows = G.run_table(heads, [0], steps=2, out_dir=tmp_path, jobs=1)
+    assert [r["head"] for r in rows] == heads and all(r["status"] == "ok" and 0 <= r["miou"] <= 1 for r in rows)
+    assert rows[1]["params"] > rows[0]["params"]
+    # an interrupted table resumes: rows already in runs.csv are not trained again
+    monkeypatch.setattr(G, "run_one", lambda *a, **k: pytest.fail("a finished run was trained again"))
+    assert G.run_table(heads[::-1], [0], steps=2, out_dir=tmp_path, jobs=1) == rows[::-1]
+    S = E.summarise(rows, step_ms={"none": 1.5, "nmf implicit": 2.5}, step_mb={"none": 3.0, "nmf implicit": 4.0})
+    md = G.markdown(S, rows, [0]).splitlines()
+    assert len(md) == 4 and md[2].startswith("| none |") and md[3].endswith("| 2.5 | 4.0 |")
+    assert G.config(10, "two-colour").legend.one_colour is False and G.config(10).legend.one_colour is True
+    with pytest.raises(ValueError, match="task must be one of"):
+        G.config(10, "three-colour")
+
+
+def test_step_memory_orders_the_modes():
+    cfg = quick()
+    ds = LegendDataset(cfg.batch_size, seed=0, cfg=cfg.legend)
+    mb = E.step_memory(cfg, ["nmf one-step", "nmf implicit", "nmf bptt"], ds)
+    assert mb["nmf one-step"] < mb["nmf implicit"] < mb["nmf bptt"], mb
