@@ -370,7 +370,7 @@ def test_grad_modes_change_the_backward_not_the_forward(cls):
     assert not torch.allclose(grads["implicit"], grads["bptt"])
 
 
-@pytest.mark.parametrize("grad", ["one-step-bases", "implicit"])
+@pytest.mark.parametrize("grad", ["one-step-bases", "implicit", 2])
 def test_memory_does_not_grow_with_steps(grad):
     m2, m12 = _train_step_memory(2, grad), _train_step_memory(12, grad)
     assert m12 <= 1.05 * m2, (m2, m12)

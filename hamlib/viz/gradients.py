@@ -6,6 +6,8 @@
   and every pixel j: which pixels the backward pass lets influence pixel i.
 - `gradient_vs_K(...)`: gradient norm, peak memory and backward time of one training
   step of an NMF2D against the number of steps K, for each gradient mode.
+- `step_jacobian_radius(kind, X)`: the spectral radius of one solver step's Jacobian, the
+  number that decides whether the implicit mode's Neumann series stays bounded.
 - The marker task: `marker_batch` images where every pixel's label is the class of
   one small marker somewhere else; `MarkerNet` (two 3x3 convs, a context block, a
   1x1 classifier); `train_marker(MarkerConfig(...))` trains it in seconds on a CPU.
@@ -118,6 +120,38 @@ def gradient_vs_K(Ks=(1, 2, 4, 8, 16), modes=("one-step", "bptt"), shape=(2, 64,
             rows.append(dict(mode=str(mode), K=K, grad_norm=grad.norm().item(), memory_mb=memory / 2**20,
                              backward_ms=ms))
     return rows
+
+
+def step_jacobian_radius(kind, X, rank=8, steps=5, iters=60, seed=0, **solver_kw):
+    """Spectral radius of one solver step's Jacobian J = dT/ds at the state s after `steps`
+    steps, by power iteration on J^T (vector-Jacobian products, float64).
+
+    X is one matrix (d, N). The implicit mode sums K terms of (J^T)^i g: a radius above 1
+    makes that sum grow like radius^K. Returns the geometric-mean growth per application
+    over the second half of the iterations (robust to a complex dominant pair)."""
+    from ..md import make_solver, random_bases
+    if X.dim() != 2:
+        raise ValueError(f"step_jacobian_radius expects one matrix X (d, N), got shape {tuple(X.shape)}")
+    X = X.detach().double()[None]                            # (d, N) -> (1, d, N)
+    solver = make_solver(kind, X, **solver_kw)
+    g = torch.Generator().manual_seed(seed)
+    D = random_bases(kind, (1, X.shape[1], rank), generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        Ct = solver.init(D)
+        for _ in range(steps):
+            D, Ct = solver.step(D, Ct)
+        Ct = solver.coef(D, None) if Ct is None else Ct      # VQ / CD's step does not read C
+    s = (D.clone().requires_grad_(True), Ct.clone().requires_grad_(True))
+    out = solver.step(*s)
+    v = [torch.randn(t.shape, generator=g, dtype=torch.float64) for t in out]
+    logs = []
+    for _ in range(iters):
+        n = torch.sqrt(sum(t.square().sum() for t in v))
+        logs.append(n.log().item())
+        v = [t / n for t in v]
+        Jv = torch.autograd.grad(out, s, v, retain_graph=True, allow_unused=True)
+        v = [torch.zeros_like(a) if b is None else b for a, b in zip(s, Jv)]
+    return float(np.exp(np.mean(logs[iters // 2:])))
 
 
 def draw_gradient_vs_K(rows):
