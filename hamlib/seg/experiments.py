@@ -20,6 +20,7 @@ import statistics
 import time
 
 import torch
+import torch.nn.functional as F
 
 from ..bench import peak_tensor_memory
 from ..md import GRAD_MODES, SOLVERS
@@ -108,7 +109,6 @@ def step_times(cfg, names, dataset, repeats=7) -> dict:
     alike; one thread and the minimum are what a shared, busy machine distorts least (the
     thread count is restored afterwards). The models are fresh: a step's cost does not depend
     on training."""
-    import torch.nn.functional as F
     x, y = dataset.images[:cfg.batch_size], dataset.labels[:cfg.batch_size]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -136,7 +136,6 @@ def step_memory(cfg, names, dataset) -> dict:
     """head -> peak MB of tensor storage in one training step (forward + backward) on one batch
     of cfg.batch_size, counted op by op (`hamlib.bench.peak_tensor_memory`): deterministic,
     parameters and inputs excluded."""
-    import torch.nn.functional as F
     x, y = dataset.images[:cfg.batch_size], dataset.labels[:cfg.batch_size]
     out = {}
     for name in names:
