@@ -34,12 +34,11 @@ log = logging.getLogger(__name__)
 SOLVER_NAMES = ("nmf", "cd", "vq")
 MODES = ("one-step", "one-step-bases", "2", "implicit", "bptt")
 HEADS = ("none", "pool", "attention") + tuple(f"{s} {m}" for s in SOLVER_NAMES for m in MODES)
-FIELDS = ("head", "seed", "steps", "miou", "ctx_acc", "params", "ms_per_step", "wall_s", "status")
+FIELDS = ("head", "seed", "task", "config", "steps", "miou", "ctx_acc", "params", "ms_per_step", "wall_s",
+          "status")
+TASKS = ("one-colour", "two-colour")
 
 _DATA = {}  # per worker process: the data sets, built once
-
-
-TASKS = ("one-colour", "two-colour")
 
 
 def config(steps: int, task: str = "one-colour", base: str = "quick"):
@@ -65,7 +64,7 @@ def run_one(head: str, seed: int, steps: int, out_dir: str, task: str = "one-col
     if key not in _DATA:
         _DATA[key] = build_datasets(cfg)
     rows, _ = E.run_heads(cfg, [head], [seed], _DATA[key], train, out_dir=f"{out_dir}/ckpt")
-    return {**rows[0], "steps": steps}
+    return {**rows[0], "task": task, "config": base, "steps": steps}
 
 
 def run_rows(todo, steps, out_dir, task="one-colour", base="quick", jobs=1):
@@ -101,11 +100,13 @@ def sort_rows(rows, heads):
 
 def run_table(heads, seeds, steps, out_dir, task="one-colour", base="quick", jobs=1) -> list:
     """Train every (head, seed) not already in out_dir/runs.csv (an interrupted table resumes);
-    returns the rows for these heads, seeds and steps."""
+    returns the rows for these heads, seeds, task, config and steps. Rows of another task,
+    config or step count in the same file are kept apart, never taken for these."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "runs.csv"
-    done = {(r["head"], r["seed"]) for r in read_rows(path) if r["steps"] == steps}
+    same = lambda r: (r["task"], r["config"], r["steps"]) == (task, base, steps)  # noqa: E731
+    done = {(r["head"], r["seed"]) for r in read_rows(path) if same(r)}
     new = not path.exists()
     with path.open("a", newline="") as f:
         w = csv.DictWriter(f, FIELDS, extrasaction="ignore")
@@ -116,7 +117,7 @@ def run_table(heads, seeds, steps, out_dir, task="one-colour", base="quick", job
             w.writerow(row)
             f.flush()
             log.info("%-22s seed %d  mIoU %.3f  (%.0f s)", row["head"], row["seed"], row["miou"], row["wall_s"])
-    rows = [r for r in read_rows(path) if r["head"] in heads and r["seed"] in seeds and r["steps"] == steps]
+    rows = [r for r in read_rows(path) if r["head"] in heads and r["seed"] in seeds and same(r)]
     return sort_rows(rows, heads)
 
 

@@ -74,6 +74,13 @@ def test_grad_table_trains_writes_resumes_and_tabulates(tmp_path, monkeypatch):
     # an interrupted table resumes: rows already in runs.csv are not trained again
     monkeypatch.setattr(G, "run_one", lambda *a, **k: pytest.fail("a finished run was trained again"))
     assert G.run_table(heads[::-1], [0], steps=2, out_dir=tmp_path, jobs=1) == rows[::-1]
+    # rows of another task in the same file are not taken for this one
+    monkeypatch.setattr(G, "run_one", lambda h, s, steps, out, task, base, threads: dict(
+        head=h, seed=s, task=task, config=base, steps=steps, miou=0.5, ctx_acc=0.5, params=1, ms_per_step=1.0,
+        wall_s=1.0, status="ok"))
+    other = G.run_table(heads, [0], steps=2, out_dir=tmp_path, task="two-colour", jobs=1)
+    assert [r["miou"] for r in other] == [0.5, 0.5] and all(r["task"] == "two-colour" for r in other)
+    assert G.run_table(heads, [0], steps=2, out_dir=tmp_path, jobs=1) == rows
     S = E.summarise(rows, step_ms={"none": 1.5, "nmf implicit": 2.5}, step_mb={"none": 3.0, "nmf implicit": 4.0})
     md = G.markdown(S, rows, [0]).splitlines()
     assert len(md) == 4 and md[2].startswith("| none |") and md[3].endswith("| 2.5 | 4.0 |")
