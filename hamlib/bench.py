@@ -19,31 +19,31 @@ Cases:
   ham-nmf    Hamburger v1 block with NMF (breads included, comparable to attention)
 
 Peak memory counts every allocation made while the step runs (inputs
-excluded): on CUDA torch.cuda.max_memory_allocated, on CPU the allocator's
-events recorded by torch.profiler (which sees the scratch memory of fused
-kernels too). `peak_tensor_memory` counts tensor storages op by op instead:
-deterministic on every device, blind to kernels' private scratch space; the
-tests use it.
+excluded), with `hamlib.measure.peak_memory`: on CUDA the allocator's peak, on
+CPU the allocator's events recorded by torch.profiler (which sees the scratch
+memory of fused kernels too).
+
+`--compile` times every case three ways in the same interleaved rounds: eager,
+`torch.compile(module)` and, on CUDA, `torch.compile(module, mode="reduce-overhead")`
+(CUDA graphs); the table gains each row's speed-up over its eager row. The
+modules are compiled without `fullgraph=True`, so a block with graph breaks
+still runs (partly eager) and the ratio shows what the breaks cost.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import sys
 import statistics
-import time
+import sys
 from dataclasses import dataclass
 
 import torch
-from torch.multiprocessing.reductions import StorageWeakRef
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
 
+from . import md
 from .attention import SelfAttention2d
 from .ham import Hamburger
-from .md import CD2D, NMF2D, VQ2D
+from .layers import count_params
+from .measure import interleaved_times, markdown_table, peak_memory
 from .train import pick_device
 
 # ---------------------------------------------------------------------------
@@ -79,105 +79,10 @@ def hamburger_v1_macs(B, C, N, r, K):
     return md_macs("nmf", B, C, N, r, K) + B * 2 * N * C * C
 
 
-# ---------------------------------------------------------------------------
-# Measurement
-# ---------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _quiet_stderr():
-    """Silence file descriptor 2 for a while: the profiler's C++ backend writes two
-    lines there on every start and stop, whatever its log level."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(os.devnull, "w") as null:
-        os.dup2(null.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
-def peak_memory(fn, device=None) -> int:
-    """Peak bytes allocated while fn() runs, above what was allocated before."""
-    device = torch.device(device or "cpu")
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        before = torch.cuda.memory_allocated(device)
-        fn()
-        torch.cuda.synchronize(device)
-        return torch.cuda.max_memory_allocated(device) - before
-    from torch.profiler import ProfilerActivity, profile
-
-    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    events = sorted((e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events()
-                    if e.name() == "[memory]")
-    cur = peak = 0
-    for _, nbytes in events:  # + for an allocation, - for a free
-        cur += nbytes
-        peak = max(peak, cur)
-    return peak
-
-
-# ---------------------------------------------------------------------------
-# Peak memory, deterministic: follow every storage an op creates until it dies
-# ---------------------------------------------------------------------------
-
-
-class _StorageTracker(TorchDispatchMode):
-    """Sees every aten op (forward and backward); keeps a weak reference to each new
-    storage and its size, drops it when the storage is freed. Storages that existed
-    before (inputs, parameters) are never counted, even when an op writes into them."""
-
-    def __init__(self):
-        super().__init__()
-        self.live = {}          # StorageWeakRef -> nbytes
-        self.current = self.peak = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        inputs = {StorageWeakRef(t.untyped_storage()) for t in tree_flatten((args, kwargs))[0]
-                  if isinstance(t, torch.Tensor)}
-        for ref in [r for r in self.live if r.expired()]:  # freed since the last op
-            self.current -= self.live.pop(ref)
-        for t in tree_flatten(out)[0]:
-            if not isinstance(t, torch.Tensor):
-                continue
-            ref = StorageWeakRef(t.untyped_storage())
-            if ref in inputs or ref in self.live:  # in-place result or a view: no new memory
-                continue
-            self.live[ref] = t.untyped_storage().nbytes()
-            self.current += self.live[ref]
-        self.peak = max(self.peak, self.current)
-        return out
-
-
-def peak_tensor_memory(fn) -> int:
-    """Peak bytes of tensor storage that fn() allocates (inputs and parameters excluded).
-
-    Counts what tensors hold, op by op, on any device: no allocator caching, no
-    scratch space inside fused kernels, no timing noise, so two runs give the
-    same number. (`peak_memory` measures the allocator instead.)
-    """
-    tracker = _StorageTracker()
-    with tracker:
-        fn()
-    return tracker.peak
-
-
-
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 class FloorNMF(torch.nn.Module):
     """The bare products of NMF with nothing else: the cost no NMF can beat."""
 
-    def __init__(self, channels, rank, steps):
+    def __init__(self, rank, steps):
         super().__init__()
         self.rank, self.steps = rank, steps
 
@@ -201,32 +106,33 @@ class Case:
     flush_denormal: bool = False  # run with torch.set_flush_denormal(True)
 
 
+GRADS = {"nmf-bptt": "bptt", "nmf-bases": "one-step-bases", "nmf-implicit": "implicit"}
+
+
 def make_cases(names, B, C, H, W, r, K):
     N = H * W
     cases = []
     for name in names:
         if name == "floor":
-            cases.append(Case(name, FloorNMF(C, r, K), floor_macs(B, C, N, r, K)))
-        elif name in ("nmf", "cd", "vq"):
-            cls = {"nmf": NMF2D, "cd": CD2D, "vq": VQ2D}[name]
-            cases.append(Case(name, cls(C, rank=r, steps=K, grad="one-step", validate=False),
+            cases.append(Case(name, FloorNMF(r, K), floor_macs(B, C, N, r, K)))
+        elif name in md.SOLVERS:
+            cases.append(Case(name, md.SOLVERS[name](C, rank=r, steps=K, grad="one-step", validate=False),
                               md_macs(name, B, C, N, r, K)))
         elif name.startswith("nmf-K"):
             k = int(name[5:])
-            cases.append(Case(name, NMF2D(C, rank=r, steps=k, grad="one-step", validate=False),
+            cases.append(Case(name, md.NMF2D(C, rank=r, steps=k, grad="one-step", validate=False),
                               md_macs("nmf", B, C, N, r, k)))
-        elif name in ("nmf-bptt", "nmf-bases", "nmf-implicit"):
-            grad = {"nmf-bptt": "bptt", "nmf-bases": "one-step-bases", "nmf-implicit": "implicit"}[name]
-            cases.append(Case(name, NMF2D(C, rank=r, steps=K, grad=grad, validate=False),
+        elif name in GRADS:
+            cases.append(Case(name, md.NMF2D(C, rank=r, steps=K, grad=GRADS[name], validate=False),
                               md_macs("nmf", B, C, N, r, K)))
         elif name == "nmf-ftz":
-            cases.append(Case(name, NMF2D(C, rank=r, steps=K, grad="one-step", validate=False),
+            cases.append(Case(name, md.NMF2D(C, rank=r, steps=K, grad="one-step", validate=False),
                               md_macs("nmf", B, C, N, r, K), flush_denormal=True))
         elif name == "attention":
             cases.append(Case(name, SelfAttention2d(C), attention_macs(B, C, N)))
         elif name == "ham-nmf":
             cases.append(Case(name, Hamburger(C, ham="nmf", version="v1", rank=r, steps=K, grad="one-step",
-                                        validate=False),
+                                              validate=False),
                               hamburger_v1_macs(B, C, N, r, K)))
         else:
             raise ValueError(f"unknown case {name!r}")
@@ -245,69 +151,97 @@ def _train_step(module, x):
     module(x).sum().backward()
 
 
-def run(shape=(1, 512, 128, 128), rank=64, steps=6, cases=("floor", "nmf", "cd", "vq", "attention"),
-        repeats=5, warmup=1, device=None, train=True, seed=0):
-    """Measure every case; returns a list of dict rows (one per case).
+def _step(kind, module, x, flush_denormal):
+    """One inference or training step as a closure (with subnormals flushed if asked)."""
+    f = _infer if kind == "infer" else _train_step
 
-    Row keys: name, params, gmacs, infer_ms, train_ms, infer_mb, train_mb
-    (medians over `repeats` interleaved rounds; train_* are None when train=False).
+    def step():
+        ftz = flush_denormal and torch.set_flush_denormal(True)  # False where unsupported
+        try:
+            f(module, x)
+        finally:
+            if ftz:
+                torch.set_flush_denormal(False)
+    return step
+
+
+def compile_modes(device) -> tuple:
+    """The ways `--compile` runs each case: eager, torch.compile's default, and on CUDA also
+    mode="reduce-overhead" (CUDA graphs)."""
+    return ("eager", "compiled") + (("reduce-overhead",) if torch.device(device).type == "cuda" else ())
+
+
+def _compiled(module, mode):
+    # fullgraph=False: a graph break falls back to eager for that piece instead of failing,
+    # so the benchmark runs whether or not a block compiles to one graph.
+    if mode == "eager":
+        return module
+    return torch.compile(module, mode=None if mode == "compiled" else mode)
+
+
+def run(shape=(1, 512, 128, 128), rank=64, steps=6, cases=("floor", "nmf", "cd", "vq", "attention"),
+        repeats=5, warmup=1, device=None, train=True, seed=0, compiled=False):
+    """Measure every case; returns a list of dict rows (one per case and mode).
+
+    Row keys: name, mode, params, gmacs, infer_ms, train_ms, infer_mb, train_mb
+    (times: medians over `repeats` interleaved rounds; train_* are None when train=False).
+    mode is "eager", or with compiled=True also "compiled" (torch.compile(module)) and on
+    CUDA "reduce-overhead": the compiled variants share the eager module's parameters and
+    are compiled (and warmed up three times) before the timed rounds.
     """
     device = pick_device(device)
     g = torch.Generator().manual_seed(seed)
     B, C, H, W = shape
     x = torch.rand(shape, generator=g).to(device)
     built = make_cases(cases, B, C, H, W, rank, steps)
+    modes = compile_modes(device) if compiled else ("eager",)
+    kinds = ("infer", "train") if train else ("infer",)
+    fns = {}
     for c in built:
         c.module.to(device)
-        for p in c.module.parameters():
-            p.grad = None
-    kinds = [("infer", _infer)] + ([("train", _train_step)] if train else [])
-    times = {(c.name, k): [] for c in built for k, _ in kinds}
-    for i in range(warmup + repeats):
-        for c in built:
-            for k, f in kinds:
-                ftz = c.flush_denormal and torch.set_flush_denormal(True)  # False where unsupported
-                _sync(device)
-                t0 = time.perf_counter()
-                f(c.module, x)
-                _sync(device)
-                if ftz:
-                    torch.set_flush_denormal(False)
-                if i >= warmup:
-                    times[(c.name, k)].append(1e3 * (time.perf_counter() - t0))
+        for mode in modes:
+            m = _compiled(c.module, mode)
+            for kind in kinds:
+                fns[c.name, mode, kind] = _step(kind, m, x, c.flush_denormal)
+                if mode != "eager":
+                    for _ in range(3):  # compile, and let CUDA graphs record, before timing
+                        fns[c.name, mode, kind]()
+    times = interleaved_times(fns, repeats, warmup, device)
     rows = []
     for c in built:
-        row = dict(name=c.name, params=sum(p.numel() for p in c.module.parameters()), gmacs=c.macs / 1e9,
-                   infer_ms=statistics.median(times[(c.name, "infer")]),
-                   infer_mb=peak_memory(lambda: _infer(c.module, x), device) / 2**20,
-                   train_ms=None, train_mb=None)
-        if train:
-            row["train_ms"] = statistics.median(times[(c.name, "train")])
-            row["train_mb"] = peak_memory(lambda: _train_step(c.module, x), device) / 2**20
-        rows.append(row)
+        for mode in modes:
+            row = dict(name=c.name, mode=mode, params=count_params(c.module), gmacs=c.macs / 1e9,
+                       infer_ms=None, infer_mb=None, train_ms=None, train_mb=None)
+            for kind in kinds:
+                row[f"{kind}_ms"] = statistics.median(times[c.name, mode, kind])
+                row[f"{kind}_mb"] = peak_memory(fns[c.name, mode, kind], device) / 2**20
+            rows.append(row)
     return rows
 
 
 def markdown(rows, ref="floor", ref2="nmf"):
-    """A Markdown table of the rows, with time ratios to `ref` and `ref2` where present."""
-    by = {r["name"]: r for r in rows}
-    head = "| case | params | GMACs | infer ms | train ms | train / infer | infer MB | train MB |"
-    cols = []
-    for name in (ref, ref2):
-        if name in by:
-            head += f" infer / {name} |"
-            cols.append(by[name])
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    """A Markdown table of the rows, with inference-time ratios to the eager rows named `ref`
+    and `ref2` where present, and with compiled rows, each row's speed-up over its eager row."""
+    eager = {r["name"]: r for r in rows if r.get("mode", "eager") == "eager"}
+    refs = [eager[n] for n in (ref, ref2) if n in eager]
+    modes = any(r.get("mode", "eager") != "eager" for r in rows)
+    fmt = lambda v, f: "" if v is None else format(v, f)  # noqa: E731
+    header = (["case"] + ["mode"] * modes + ["params", "GMACs", "infer ms", "train ms", "train / infer", "infer MB",
+                                             "train MB"] + [f"infer / {r['name']}" for r in refs]
+              + ["eager / this, infer", "eager / this, train"] * modes)
+    cells = []
     for r in rows:
-        tr = "" if r["train_ms"] is None else f"{r['train_ms']:.1f}"
-        ratio = "" if r["train_ms"] is None else f"{r['train_ms'] / r['infer_ms']:.2f}"
-        tmb = "" if r["train_mb"] is None else f"{r['train_mb']:.1f}"
-        line = (f"| {r['name']} | {r['params'] / 1e6:.2f}M | {r['gmacs']:.2f} | {r['infer_ms']:.1f} | {tr} | "
-                f"{ratio} | {r['infer_mb']:.1f} | {tmb} |")
-        for ref_row in cols:
-            line += f" {r['infer_ms'] / ref_row['infer_ms']:.2f} |"
-        lines.append(line)
-    return "\n".join(lines)
+        train_ratio = None if r["train_ms"] is None else r["train_ms"] / r["infer_ms"]
+        line = ([r["name"]] + [r.get("mode", "eager")] * modes
+                + [f"{r['params'] / 1e6:.2f}M", f"{r['gmacs']:.2f}", fmt(r["infer_ms"], ".1f"), fmt(r["train_ms"], ".1f"),
+                   fmt(train_ratio, ".2f"), fmt(r["infer_mb"], ".1f"), fmt(r["train_mb"], ".1f")]
+                + [f"{r['infer_ms'] / ref_row['infer_ms']:.2f}" for ref_row in refs])
+        if modes:
+            base = eager.get(r["name"])
+            for k in ("infer_ms", "train_ms"):
+                line.append("" if base is None or r[k] is None else f"{base[k] / r[k]:.2f}")
+        cells.append(line)
+    return markdown_table(header, cells)
 
 
 def main(argv=None):
@@ -321,11 +255,16 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--device", default=None, help="default: cuda if available, else cpu")
     p.add_argument("--no-train", action="store_true", help="inference only")
+    p.add_argument("--compile", action="store_true",
+                   help="also time torch.compile(module) (and mode='reduce-overhead' on CUDA) beside eager")
     a = p.parse_args(argv)
     device = pick_device(a.device)
-    rows = run(tuple(a.shape), a.rank, a.steps, a.cases.split(","), a.repeats, device=device, train=not a.no_train)
+    rows = run(tuple(a.shape), a.rank, a.steps, a.cases.split(","), a.repeats, device=device, train=not a.no_train,
+               compiled=a.compile)
     head = (f"shape {tuple(a.shape)}, r={a.rank}, K={a.steps}, device {device}, torch {torch.__version__}, "
             f"{torch.get_num_threads()} threads, median of {a.repeats}")
+    if a.compile:
+        head += ", compiled = torch.compile(module) without fullgraph"
     return head + "\n\n" + markdown(rows)
 
 

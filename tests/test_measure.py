@@ -1,0 +1,46 @@
+"""hamlib.measure: the memory meters, the interleaved timer and the table writer."""
+
+import pytest
+import torch
+
+from hamlib import measure
+
+
+def test_peak_memory_sees_allocations():
+    def alloc():
+        a = torch.empty(1 << 20, dtype=torch.float32)   # 4 MiB
+        b = torch.empty(1 << 19, dtype=torch.float32)   # 2 MiB, both alive
+        del a, b
+
+    assert abs(measure.peak_memory(alloc) / 2**20 - 6) < 0.1
+
+
+def test_peak_tensor_memory_counts_new_storages_only():
+    x = torch.zeros(1 << 18)                            # 1 MiB that exists before: not counted
+
+    def fn():
+        y = x + 1                                       # 1 MiB
+        z = y * 2                                       # 1 MiB, both alive: peak 2 MiB
+        y.add_(1)                                       # in place: nothing new
+        del y, z
+        w = x.view(-1)                                  # a view: nothing new
+        return w
+
+    assert measure.peak_tensor_memory(fn) == 2 * (1 << 20)
+    assert measure.peak_tensor_memory(fn) == measure.peak_tensor_memory(fn)  # deterministic
+
+
+def test_interleaved_times_calls_each_in_turn():
+    calls = []
+    times = measure.interleaved_times({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
+                                      rounds=3, warmup=1)
+    assert calls == ["a", "b"] * 4 and set(times) == {"a", "b"}
+    assert all(len(t) == 3 and min(t) >= 0 for t in times.values())
+    with pytest.raises(ValueError, match="rounds must be >= 1"):
+        measure.interleaved_times({}, rounds=0)
+
+
+def test_markdown_table():
+    assert measure.markdown_table(["a", "b"], [[1, "x"], [2.5, ""]]) == "| a | b |\n|---|---|\n| 1 | x |\n| 2.5 |  |"
+    with pytest.raises(ValueError, match="every row needs 2 cells"):
+        measure.markdown_table(["a", "b"], [[1]])
