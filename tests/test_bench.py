@@ -1,34 +1,6 @@
-"""The benchmark's formulas and measurements (not its timings: those are for humans)."""
-
-import pytest
-import torch
+"""`python -m hamlib.bench`: the command line (what it measures: tests/experiments/test_efficiency.py)."""
 
 from hamlib import bench
-
-
-def test_macs_formulas_reproduce_the_paper():
-    N = 128 * 128
-    # self-attention at 1 x 512 x 128 x 128: the paper's table says 292G
-    assert round(bench.attention_macs(1, 512, N) / 1e9) == 292
-    # NMF: K+1 pairs of (N x d x r) products plus the reconstruction, then the r x r terms
-    floor = bench.floor_macs(1, 512, N, 64, 6)
-    assert floor == 15 * N * 512 * 64
-    extra = bench.md_macs("nmf", 1, 512, N, 64, 6) - floor
-    assert 0.10 < extra / floor < 0.14  # "about 12% of the floor's MACs" (measured on this project's CPU)
-    # with the two 1x1 breads, the block lands near the paper's 17.6G
-    assert 17 < bench.hamburger_v1_macs(1, 512, N, 64, 6) / 1e9 < 18
-
-
-def test_run_and_table_on_a_small_shape():
-    rows = bench.run((1, 16, 8, 8), rank=4, steps=2, cases=("floor", "nmf", "cd", "vq", "attention"),
-                     repeats=1, warmup=0)
-    assert [r["name"] for r in rows] == ["floor", "nmf", "cd", "vq", "attention"]
-    for r in rows:
-        assert r["infer_ms"] > 0 and r["train_ms"] > 0 and r["infer_mb"] >= 0
-    assert rows[-1]["params"] == 4 * 16 * 16 + 4 * 16 + 1
-    assert all(r["mode"] == "eager" for r in rows)
-    table = bench.markdown(rows)
-    assert table.count("\n") == len(rows) + 1 and "infer / floor" in table and "| mode |" not in table
 
 
 def test_cli(capsys):
@@ -37,18 +9,7 @@ def test_cli(capsys):
     assert "nmf-K3" in out and "ham-nmf" in out and "shape (1, 8, 4, 4)" in out
 
 
-def test_compile_times_each_case_beside_eager():
-    rows = bench.run((1, 8, 4, 4), rank=2, steps=1, cases=("nmf",), repeats=1, warmup=0, train=False, compiled=True)
-    assert [(r["name"], r["mode"]) for r in rows] == [("nmf", "eager"), ("nmf", "compiled")]  # CPU: no CUDA graphs
-    assert all(r["infer_ms"] > 0 and r["train_ms"] is None for r in rows)
-    lines = bench.markdown(rows).splitlines()
-    assert "| mode |" in lines[0] and lines[0].endswith("| eager / this, infer | eager / this, train |")
-    eager_over_compiled = rows[0]["infer_ms"] / rows[1]["infer_ms"]
-    assert lines[3].startswith("| nmf | compiled |") and lines[3].endswith(f"| {eager_over_compiled:.2f} |  |")
-    assert bench.compile_modes("cpu") == ("eager", "compiled")
-    assert bench.compile_modes("cuda") == ("eager", "compiled", "reduce-overhead")
-
-
-def test_unknown_case_is_named():
-    with pytest.raises(ValueError, match="unknown case 'svd'"):
-        bench.make_cases(["svd"], 1, 8, 4, 4, 2, 1)
+def test_cli_compile_adds_the_mode_column():
+    out = bench.main(["--shape", "1", "8", "4", "4", "--rank", "2", "--steps", "1", "--repeats", "1",
+                      "--cases", "floor", "--no-train", "--compile"])
+    assert "without fullgraph" in out and "| floor | compiled |" in out and "| mode |" in out

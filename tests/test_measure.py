@@ -15,19 +15,27 @@ def test_peak_memory_sees_allocations():
     assert abs(measure.peak_memory(alloc) / 2**20 - 6) < 0.1
 
 
-def test_peak_tensor_memory_counts_new_storages_only():
-    x = torch.zeros(1 << 18)                            # 1 MiB that exists before: not counted
+def test_peak_tensor_memory_counts_live_storages_exactly():
+    def fn():
+        a = torch.empty(1000)          # 4000 bytes
+        b = torch.empty(2000)          # 8000 bytes: 12000 live
+        del a
+        c = torch.empty(500)           # a freed first: 10000 live
+        return b, c
+
+    assert measure.peak_tensor_memory(fn) == 12000
+    assert measure.peak_tensor_memory(fn) == 12000  # the same on every run
+
+
+def test_peak_tensor_memory_ignores_preexisting_storage_and_views():
+    x = torch.zeros(1000)
 
     def fn():
-        y = x + 1                                       # 1 MiB
-        z = y * 2                                       # 1 MiB, both alive: peak 2 MiB
-        y.add_(1)                                       # in place: nothing new
-        del y, z
-        w = x.view(-1)                                  # a view: nothing new
-        return w
+        x.mul_(2)            # in place on an input: nothing new
+        x.view(10, 100).t()  # views: nothing new
+        return x + 1         # one new storage of 4000 bytes
 
-    assert measure.peak_tensor_memory(fn) == 2 * (1 << 20)
-    assert measure.peak_tensor_memory(fn) == measure.peak_tensor_memory(fn)  # deterministic
+    assert measure.peak_tensor_memory(fn) == 4000
 
 
 def test_interleaved_times_calls_each_in_turn():

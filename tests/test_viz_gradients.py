@@ -1,65 +1,40 @@
-"""hamlib.viz.gradients: deterministic memory, the cross-pixel Jacobian, the marker task."""
+"""hamlib.viz.gradients: the cross-pixel Jacobian, gradient cost against K, the step Jacobian's radius, the pictures."""
 
-import matplotlib.pyplot as plt
 import pytest
 import torch
 
 import hamlib
-from hamlib.viz import gradients as G
+from hamlib.viz import gradients
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: threads only add overhead
 
 
-def test_peak_tensor_memory_counts_live_storages_exactly():
-    def fn():
-        a = torch.empty(1000)          # 4000 bytes
-        b = torch.empty(2000)          # 8000 bytes: 12000 live
-        del a
-        c = torch.empty(500)           # a freed first: 10000 live
-        return b, c
-
-    assert G.peak_tensor_memory(fn) == 12000
-    assert G.peak_tensor_memory(fn) == 12000  # the same on every run
-
-
-def test_peak_tensor_memory_ignores_preexisting_storage_and_views():
-    x = torch.zeros(1000)
-
-    def fn():
-        x.mul_(2)            # in place on an input: nothing new
-        x.view(10, 100).t()  # views: nothing new
-        return x + 1         # one new storage of 4000 bytes
-
-    assert G.peak_tensor_memory(fn) == 4000
-
-
 def test_one_step_memory_flat_in_K_bptt_grows():
-    rows = G.gradient_vs_K(Ks=(2, 5), modes=("one-step", "bptt", 1), shape=(1, 8, 6, 6), rank=3, repeats=1)
+    rows = gradients.gradient_vs_K(Ks=(2, 5), modes=("one-step", "bptt", 1), shape=(1, 8, 6, 6), rank=3, repeats=1)
     mem = {(r["mode"], r["K"]): r["memory_mb"] for r in rows}
     assert mem[("one-step", 2)] == mem[("one-step", 5)]
     assert mem[("1", 2)] == mem[("1", 5)]                 # truncated to the last step: flat too
     assert mem[("bptt", 5)] > mem[("bptt", 2)] > mem[("1", 2)] > mem[("one-step", 2)]
     assert all(r["grad_norm"] > 0 and r["backward_ms"] >= 0 for r in rows)
-    fig = G.draw_gradient_vs_K(rows)
+    fig = gradients.draw_gradient_vs_K(rows)
     assert len(fig.axes) == 3
-    plt.close(fig)
 
 
 @pytest.mark.parametrize("grad,crosses", [("one-step", False), ("one-step-bases", True), (2, True), ("bptt", True)])
 def test_cross_pixel_jacobian_zero_only_for_one_step(grad, crosses):
     torch.manual_seed(0)
     x = torch.rand(1, 6, 5, 5)
-    J = G.pixel_jacobian(hamlib.NMF2D(6, rank=3, steps=3, grad=grad).eval(), x, 2, 3)
+    J = gradients.pixel_jacobian(hamlib.NMF2D(6, rank=3, steps=3, grad=grad).eval(), x, 2, 3)
     assert J.shape == (5, 5) and J[2, 3] > 0
-    assert (G.cross_pixel_max(J, 2, 3) > 0) == crosses
+    assert (gradients.cross_pixel_max(J, 2, 3) > 0) == crosses
     if not crosses:
-        assert G.cross_pixel_max(J, 2, 3) == 0.0  # exactly, not approximately
+        assert gradients.cross_pixel_max(J, 2, 3) == 0.0  # exactly, not approximately
 
 
 def test_pixel_jacobian_of_a_conv_is_its_footprint():
     conv = torch.nn.Conv2d(2, 3, 3, padding=1)
-    J = G.pixel_jacobian(conv, torch.rand(1, 2, 7, 7), 3, 3)
+    J = gradients.pixel_jacobian(conv, torch.rand(1, 2, 7, 7), 3, 3)
     assert ((J > 0) == torch.zeros(7, 7, dtype=torch.bool).index_fill_(0, torch.arange(2, 5), True)
             .logical_and(torch.zeros(7, 7, dtype=torch.bool).index_fill_(1, torch.arange(2, 5), True))).all()
     assert conv.weight.dtype == torch.float32  # the caller's module is left as it was
@@ -68,42 +43,14 @@ def test_pixel_jacobian_of_a_conv_is_its_footprint():
 def test_pixel_jacobian_bad_input():
     m = torch.nn.Identity()
     with pytest.raises(ValueError, match="outside"):
-        G.pixel_jacobian(m, torch.rand(1, 2, 4, 4), 4, 0)
+        gradients.pixel_jacobian(m, torch.rand(1, 2, 4, 4), 4, 0)
     with pytest.raises(ValueError, match="one image"):
-        G.pixel_jacobian(m, torch.rand(2, 2, 4, 4), 0, 0)
+        gradients.pixel_jacobian(m, torch.rand(2, 2, 4, 4), 0, 0)
 
 
 def test_draw_jacobians_panels():
-    fig = G.draw_jacobians({"a": torch.rand(4, 4), "b": torch.zeros(4, 4)}, 1, 2, rgb=torch.rand(4, 4, 3).numpy())
+    fig = gradients.draw_jacobians({"a": torch.rand(4, 4), "b": torch.zeros(4, 4)}, 1, 2, rgb=torch.rand(4, 4, 3).numpy())
     assert len(fig.axes) == 3
-    plt.close(fig)
-
-
-def test_marker_batch_labels_come_from_the_marker():
-    x, y = G.marker_batch(20, size=10, classes=3, marker=2, generator=torch.Generator().manual_seed(0))
-    assert x.shape == (20, 4, 10, 10) and y.shape == (20, 10, 10)
-    for b in range(20):
-        k = y[b, 0, 0].item()
-        assert (y[b] == k).all()
-        assert x[b, 1 + k].sum() == 4 and x[b, 1:].sum() == 4   # one 2x2 marker, in its class channel
-    assert 0 <= x[:, 0].min() and x[:, 0].max() <= 1
-    with pytest.raises(ValueError):
-        G.marker_batch(2, size=1, marker=2)
-
-
-def test_marker_net_and_training_loop():
-    for ctx in G.CONTEXTS:
-        assert G.MarkerNet(ctx, classes=3, width=8)(torch.rand(2, 4, 8, 8)).shape == (2, 3, 8, 8)
-    with pytest.raises(ValueError, match="context"):
-        G.MarkerNet("pooling")
-    cfg = G.MarkerConfig(context="one-step", size=8, width=8, iters=6, eval_every=3, test_images=16, batch=4)
-    r1, r2 = G.train_marker(cfg), G.train_marker(cfg)
-    assert r1["iters"] == [3, 6] and len(r1["accuracy"]) == 2
-    assert r1["accuracy"] == r2["accuracy"]   # seeded: the same run twice
-    assert not r1["model"].training
-    fig = G.draw_training([r1], chance=0.25)
-    assert len(fig.axes) == 1
-    plt.close(fig)
 
 
 @pytest.mark.parametrize("kind", ["nmf", "cd"])
@@ -111,7 +58,7 @@ def test_step_jacobian_radius_matches_the_eigenvalues(kind):
     """The power-iteration estimate against the eigenvalues of the whole step Jacobian."""
     from hamlib.md import make_solver, random_bases
     X = torch.rand(5, 7, generator=torch.Generator().manual_seed(1), dtype=torch.float64) + 0.1
-    est = G.step_jacobian_radius(kind, X, rank=2, steps=3, iters=400, inv_t=5.0)
+    est = gradients.step_jacobian_radius(kind, X, rank=2, steps=3, iters=400, inv_t=5.0)
     # the same state, built by hand; the step as one map on the flattened (D, Ct)
     solver = make_solver(kind, X[None], inv_t=5.0)
     D = random_bases(kind, (1, 5, 2), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
@@ -134,7 +81,14 @@ def test_step_jacobian_radius_explains_the_implicit_modes():
     """On signed features (what CD and VQ see) their step Jacobians are far steeper than NMF's
     on the ReLU of the same features: K Neumann terms explode for them, not for NMF."""
     X = torch.randn(64, 256, generator=torch.Generator().manual_seed(0))
-    nmf = G.step_jacobian_radius("nmf", X.relu())
-    assert nmf < 2 and G.step_jacobian_radius("cd", X) > 2 * nmf and G.step_jacobian_radius("vq", X) > 2 * nmf
+    nmf = gradients.step_jacobian_radius("nmf", X.relu())
+    assert nmf < 2 and gradients.step_jacobian_radius("cd", X) > 2 * nmf and gradients.step_jacobian_radius("vq", X) > 2 * nmf
     with pytest.raises(ValueError, match="one matrix"):
-        G.step_jacobian_radius("nmf", X[None])
+        gradients.step_jacobian_radius("nmf", X[None])
+
+
+def test_marker_examples_draw_each_image():
+    from hamlib.experiments.marker import marker_batch
+    fig = gradients.draw_marker_examples(*marker_batch(3, size=6, classes=3, generator=torch.Generator().manual_seed(0)),
+                                         n=3)
+    assert len(fig.axes) == 3 and fig.axes[0].get_title().startswith("label of every pixel")

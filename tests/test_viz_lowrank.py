@@ -6,8 +6,8 @@ import torch
 from matplotlib.figure import Figure
 
 import hamlib
-from hamlib.viz import lowrank as lr
-from hamlib.viz import solvers as sv
+from hamlib.viz import lowrank
+from hamlib.viz import solvers
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: threads only add overhead
@@ -24,80 +24,67 @@ def low_rank(m, n, r, seed=0):
 def test_truncated_svd_is_eckart_young():
     A = torch.randn(40, 30, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     S = torch.linalg.svdvals(A)
-    assert torch.allclose(lr.truncated_svd(A, 30), A)
+    assert torch.allclose(lowrank.truncated_svd(A, 30), A)
     errors = []
     for r in (1, 5, 10, 29):
-        A_r = lr.truncated_svd(A, r)
+        A_r = lowrank.truncated_svd(A, r)
         assert torch.linalg.matrix_rank(A_r) == r
         assert torch.isclose((A - A_r).pow(2).sum(), S[r:].pow(2).sum())
-        errors.append(lr.relative_error(A_r, A))
+        errors.append(lowrank.relative_error(A_r, A))
     assert errors == sorted(errors, reverse=True)
 
 
 def test_truncated_svd_rejects_bad_input():
     A = torch.rand(5, 4, dtype=torch.float64)
     with pytest.raises(ValueError, match="rank r"):
-        lr.truncated_svd(A, 5)
+        lowrank.truncated_svd(A, 5)
     with pytest.raises(ValueError, match="2-D"):
-        lr.truncated_svd(A[None], 2)
+        lowrank.truncated_svd(A[None], 2)
     with pytest.raises(ValueError, match="floating point"):
-        lr.truncated_svd(torch.ones(3, 3, dtype=torch.int64), 1)
+        lowrank.truncated_svd(torch.ones(3, 3, dtype=torch.int64), 1)
 
 
 def test_energy_rank():
     S = torch.tensor([2.0, 1.0, 1.0])  # energies 4/6, 5/6, 6/6
-    assert [lr.energy_rank(S, f) for f in (0.5, 4 / 6, 0.8, 0.9, 1.0)] == [1, 1, 2, 3, 3]
+    assert [lowrank.energy_rank(S, f) for f in (0.5, 4 / 6, 0.8, 0.9, 1.0)] == [1, 1, 2, 3, 3]
     with pytest.raises(ValueError, match="fraction"):
-        lr.energy_rank(S, 0)
+        lowrank.energy_rank(S, 0)
 
 
 def test_corrupt_noise_and_mask():
     A = torch.zeros(200, 200, dtype=torch.float64)
-    Y, mask = lr.corrupt(A, noise=0.1, missing=0.3, seed=0)
+    Y, mask = lowrank.corrupt(A, noise=0.1, missing=0.3, seed=0)
     assert mask.dtype == torch.bool and abs(1 - mask.double().mean().item() - 0.3) < 0.01
     assert abs(Y[mask].std().item() - 0.1) < 0.005 and (Y[~mask] == 0).all()
-    Y2, mask2 = lr.corrupt(A, noise=0.1, missing=0.3, seed=0)
+    Y2, mask2 = lowrank.corrupt(A, noise=0.1, missing=0.3, seed=0)
     assert torch.equal(Y, Y2) and torch.equal(mask, mask2)
     with pytest.raises(ValueError, match="missing"):
-        lr.corrupt(A, missing=1.0)
+        lowrank.corrupt(A, missing=1.0)
 
 
 def test_svd_impute_recovers_a_low_rank_matrix():
     A = low_rank(60, 50, 3)
-    Y, mask = lr.corrupt(A, missing=0.3, seed=1)
-    Z, observed = lr.svd_impute(Y, mask, r=3, steps=200)
-    assert lr.relative_error(Z, A) < 1e-3
+    Y, mask = lowrank.corrupt(A, missing=0.3, seed=1)
+    Z, observed = lowrank.svd_impute(Y, mask, r=3, steps=200)
+    assert lowrank.relative_error(Z, A) < 1e-3
     assert all(b <= a + 1e-12 for a, b in zip(observed, observed[1:]))
     with pytest.raises(ValueError, match="mask"):
-        lr.svd_impute(Y, mask.double(), r=3)
+        lowrank.svd_impute(Y, mask.double(), r=3)
 
 
 def test_denoise_curve_is_best_at_the_true_rank():
     A = low_rank(80, 80, 2)
     Y = A + 0.3 * torch.randn(A.shape, generator=torch.Generator().manual_seed(2), dtype=A.dtype)
     ranks = [1, 2, 4, 8, 16]
-    errors = lr.denoise_curve(A, Y, ranks)
-    assert ranks[int(np.argmin(errors))] == 2 and min(errors) < lr.relative_error(Y, A)
+    errors = lowrank.denoise_curve(A, Y, ranks)
+    assert ranks[int(np.argmin(errors))] == 2 and min(errors) < lowrank.relative_error(Y, A)
 
 
 def test_load_photo():
-    A = lr.load_photo("astronaut", size=64)
+    A = lowrank.load_photo("astronaut", size=64)
     assert A.shape == (64, 64) and A.dtype == torch.float64 and 0 <= A.min() and A.max() <= 1
     with pytest.raises(ValueError, match="no image"):
-        lr.load_photo("no_such_picture")
-
-
-# ---- lowrank: CNN features ------------------------------------------------------
-
-
-def test_digits_cnn_features_and_short_training():
-    scene = lr.digit_mosaic(n=3, seed=0)
-    assert scene.shape == (24, 24) and 0 <= scene.min() and scene.max() <= 1
-    model, acc = lr.train_digits_cnn(lr.DigitsConfig(epochs=4, width=8))  # a narrow, short run (the notebook: 32, 15)
-    assert acc > 0.3  # ten classes: chance is 0.1
-    X = lr.feature_matrix(model, scene)
-    assert X.shape == (16, 24 * 24) and X.dtype == torch.float64 and (X >= 0).all()
-    assert not model.training
+        lowrank.load_photo("no_such_picture")
 
 
 # ---- lowrank: pictures and the widget helper -----------------------------------
@@ -105,9 +92,9 @@ def test_digits_cnn_features_and_short_training():
 
 def test_draw_rank_reports_the_truncation_error():
     A = low_rank(30, 20, 4) + 0.01 * torch.rand(30, 20, dtype=torch.float64)
-    fig, err = lr.draw_rank(A, 3, title="x")
+    fig, err = lowrank.draw_rank(A, 3, title="x")
     assert isinstance(fig, Figure) and len(fig.axes) == 5  # 4 panels + colour bar
-    assert err == pytest.approx(lr.relative_error(lr.truncated_svd(A, 3), A))
+    assert err == pytest.approx(lowrank.relative_error(lowrank.truncated_svd(A, 3), A))
     assert f"{err:.3f}" in fig.axes[1].get_title()
     assert fig.axes[3].lines[-1].get_xdata()[0] == 3  # rank marked on the spectrum
 
@@ -119,10 +106,10 @@ def test_figure_widget_redraws_on_change():
 
     def draw(r, name):
         calls.append((r, name))
-        return lr.draw_spectra({name: torch.linspace(r, 1, 5)}), 0.0
+        return lowrank.draw_spectra({name: torch.linspace(r, 1, 5)}), 0.0
 
     slider = widgets.IntSlider(value=3, min=1, max=9)
-    box = lr.figure_widget(draw, {"r": slider, "name": widgets.Dropdown(options=["a", "b"], value="a")}, "rank-slider")
+    box = lowrank.figure_widget(draw, {"r": slider, "name": widgets.Dropdown(options=["a", "b"], value="a")}, "rank-slider")
     assert calls == [(3, "a")]
     slider.value = 7
     assert calls[-1] == (7, "a") and len(box.children[1].outputs) == 1
@@ -133,38 +120,38 @@ def test_figure_widget_redraws_on_change():
 
 
 def test_nmf_trace_is_monotone_and_matches_hamlib():
-    X = sv.load_faces()
+    X = solvers.load_faces()
     assert X.shape == (625, 200) and X.min() >= 0
-    D0 = sv.initial_bases("nmf", X, 8, seed=0)
-    D, C, obj = sv.nmf_trace(X, D0, steps=20)
+    D0 = solvers.initial_bases("nmf", X, 8, seed=0)
+    D, C, obj = solvers.nmf_trace(X, D0, steps=20)
     assert len(obj) == 21 and all(b <= a * (1 + 1e-12) for a, b in zip(obj, obj[1:]))
     D_ref, C_ref = hamlib.nmf(X[None], D0, steps=20)
     assert torch.allclose(D, D_ref) and torch.allclose(C, C_ref)
 
 
 def test_pca_bases_and_sparsity():
-    X = sv.load_faces()
-    U = sv.pca_bases(X, 5)
+    X = solvers.load_faces()
+    U = solvers.pca_bases(X, 5)
     assert U.shape == (625, 5) and torch.allclose(U.T @ U, torch.eye(5, dtype=U.dtype))
     D = torch.tensor([[1.0, 0.0], [0.01, 1.0], [0.5, 0.0], [0.0, 0.2]])
-    assert sv.sparsity(D, tol=0.05) == pytest.approx(4 / 8)
+    assert solvers.sparsity(D, tol=0.05) == pytest.approx(4 / 8)
 
 
 def test_draw_nmf_faces_returns_the_solvers_error():
-    X = sv.load_faces()
-    fig, err = sv.draw_nmf_faces(X, r=4, steps=10, seed=0)
-    D, C, obj = sv.nmf_trace(X, sv.initial_bases("nmf", X, 4, seed=0), steps=10)
+    X = solvers.load_faces()
+    fig, err = solvers.draw_nmf_faces(X, r=4, steps=10, seed=0)
+    D, C, obj = solvers.nmf_trace(X, solvers.initial_bases("nmf", X, 4, seed=0), steps=10)
     assert isinstance(fig, Figure) and err == pytest.approx((obj[-1] / X.pow(2).sum().item()) ** 0.5)
     assert 0 < err < 1
 
 
 def test_initial_bases_rejects_bad_arguments():
     X = torch.rand(1, 6, 10, dtype=torch.float64)
-    assert sv.initial_bases("cd", X, 3).shape == (1, 6, 3)
+    assert solvers.initial_bases("cd", X, 3).shape == (1, 6, 3)
     with pytest.raises(ValueError, match="kind"):
-        sv.initial_bases("pca", X, 3)
+        solvers.initial_bases("pca", X, 3)
     with pytest.raises(ValueError, match="rank r"):
-        sv.initial_bases("nmf", X, 7)
+        solvers.initial_bases("nmf", X, 7)
 
 
 # ---- solvers: VQ colour quantisation --------------------------------------------
@@ -178,38 +165,38 @@ def three_colour_image():
 
 def test_quantise_colours_finds_a_palette_with_the_lifted_channel():
     img = three_colour_image()
-    assert sv.pixel_matrix(img).shape == (1, 3, 300) and sv.pixel_matrix(img, lift=0.5).shape == (1, 4, 300)
+    assert solvers.pixel_matrix(img).shape == (1, 3, 300) and solvers.pixel_matrix(img, lift=0.5).shape == (1, 4, 300)
     # r = 4: seed 0 starts from pixels of all three colours (identical starting centroids would stay identical)
-    out, C, err = sv.quantise_colours(img, r=4, inv_t=10000, steps=10, lift=0.5, seed=0)
+    out, C, err = solvers.quantise_colours(img, r=4, inv_t=10000, steps=10, lift=0.5, seed=0)
     assert out.shape == img.shape and C.shape == (300, 4)
     assert err < 0.02
     # raw RGB: red and dark red point the same way, cosine cannot separate them
-    _, _, err_rgb = sv.quantise_colours(img, r=4, inv_t=10000, steps=10, lift=None, seed=0)
+    _, _, err_rgb = solvers.quantise_colours(img, r=4, inv_t=10000, steps=10, lift=None, seed=0)
     assert err_rgb > 5 * err
     with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
-        sv.pixel_matrix(np.zeros((4, 4)))
+        solvers.pixel_matrix(np.zeros((4, 4)))
 
 
 def test_inverse_temperature_hardens_assignments():
-    img = sv.load_colour_photo("chelsea", size=(30, 45))
-    hard = [sv.hardness(sv.quantise_colours(img, r=6, inv_t=t)[1]) for t in (1, 100, 1000, 10000)]
+    img = solvers.load_colour_photo("chelsea", size=(30, 45))
+    hard = [solvers.hardness(solvers.quantise_colours(img, r=6, inv_t=t)[1]) for t in (1, 100, 1000, 10000)]
     assert hard[0] == pytest.approx(1 / 6, abs=1e-3) and all(a < b for a, b in zip(hard, hard[1:]))
-    fig, err = sv.draw_quantised(img, r=6, inv_t=1000)
-    assert isinstance(fig, Figure) and err == pytest.approx(sv.quantise_colours(img, r=6, inv_t=1000)[2])
+    fig, err = solvers.draw_quantised(img, r=6, inv_t=1000)
+    assert isinstance(fig, Figure) and err == pytest.approx(solvers.quantise_colours(img, r=6, inv_t=1000)[2])
 
 
 # ---- solvers: NMF, VQ, CD side by side -------------------------------------------
 
 
 def test_solver_errors_respect_the_svd_floor():
-    X = sv.load_faces()[:, :60]
+    X = solvers.load_faces()[:, :60]
     ranks, steps = [2, 8], [0, 3]
-    errors = sv.solver_errors(X, ranks, steps, r_fixed=4, steps_fixed=5)
+    errors = solvers.solver_errors(X, ranks, steps, r_fixed=4, steps_fixed=5)
     for axis, n in (("rank", len(ranks)), ("steps", len(steps))):
         assert set(errors[axis]) == {"nmf", "vq", "cd", "svd"}
         for kind in ("nmf", "vq", "cd"):
             assert len(errors[axis][kind]) == n
             assert all(e >= f - 1e-9 for e, f in zip(errors[axis][kind], errors[axis]["svd"]))
     assert errors["rank"]["svd"][1] < errors["rank"]["svd"][0]
-    fig = sv.draw_solver_comparison(errors, ranks, steps, r_fixed=4, steps_fixed=5)
+    fig = solvers.draw_solver_comparison(errors, ranks, steps, r_fixed=4, steps_fixed=5)
     assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 4

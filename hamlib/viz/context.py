@@ -9,23 +9,22 @@
   X_hat ~= X P with P = C (C^T C)^-1 C^T (derivation in the notebook), and the gram C C^T.
 - `ContextPanel` + `query_maps` / `draw_query`: all of these maps, and the measured
   Jacobian ||d y_i / d x_j|| of the ham, for one query pixel (the widget's callback).
-- Cost: `macs_rows` (analytic, from hamlib.bench), `cost_vs_resolution` (hamlib.bench.run
-  at several sizes), `draw_cost`, and the paper's efficiency table `PAPER_EFFICIENCY`.
+- `draw_cost(rows)`: the cost against resolution. The numbers (`cost_vs_resolution`,
+  `macs_rows`, the paper's `PAPER_EFFICIENCY`) come from `hamlib.experiments.efficiency`.
+
+Every draw_* returns a `matplotlib.figure.Figure` (no pyplot state).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from .. import bench
-from ..layers import count_params
 from ..attention import SelfAttention2d
-from ..ham import Hamburger
 from ..md import NMF2D, nmf, random_bases
 from .gradients import pixel_jacobian
 
@@ -149,7 +148,8 @@ def query_maps(panel, row, col, jacobian=True):
 def draw_query(panel, row, col, jacobian=True, size=2.6):
     """The widget callback: the photo with the query pixel, then each map of `query_maps`."""
     maps = query_maps(panel, row, col, jacobian)
-    fig, axes = plt.subplots(1, len(maps) + 1, figsize=(size * (len(maps) + 1), size + 0.3))
+    fig = Figure(figsize=(size * (len(maps) + 1), size + 0.3), layout="constrained")
+    axes = fig.subplots(1, len(maps) + 1)
     axes[0].imshow(panel.rgb)
     axes[0].set_title(f"query pixel ({row}, {col})", fontsize=8)
     for ax, (title, m) in zip(axes[1:], maps.items()):
@@ -166,7 +166,6 @@ def draw_query(panel, row, col, jacobian=True, size=2.6):
     for ax in axes:
         ax.plot(col, row, "r+", ms=12, mew=2)
         ax.axis("off")
-    fig.tight_layout()
     return fig
 
 
@@ -174,56 +173,14 @@ def draw_query(panel, row, col, jacobian=True, size=2.6):
 # Cost
 # ---------------------------------------------------------------------------
 
-# The paper's efficiency table: input 1 x 512 x 128 x 128, r = 64, K = 6, a GPU of 2020.
-PAPER_EFFICIENCY = [
-    dict(name="self-attention", params_m=1.00, gmacs=292, train_mb=5253, infer_mb=2148, train_ms=242.0, infer_ms=82.2),
-    dict(name="DANet", params_m=4.82, gmacs=79.5, train_mb=2395, infer_mb=2203, train_ms=72.6, infer_ms=64.4),
-    dict(name="A^2-Net", params_m=1.01, gmacs=25.7, train_mb=326, infer_mb=165, train_ms=22.9, infer_ms=8.0),
-    dict(name="Ham (CD)", params_m=0.50, gmacs=16.2, train_mb=162, infer_mb=102, train_ms=20.0, infer_ms=13.0),
-    dict(name="Ham (NMF)", params_m=0.50, gmacs=17.6, train_mb=202, infer_mb=98, train_ms=15.6, infer_ms=7.7),
-]
-
-
-def paper_markdown():
-    lines = ["| block | params | GMACs | train MB | infer MB | train ms | infer ms |", "|---|---|---|---|---|---|---|"]
-    for r in PAPER_EFFICIENCY:
-        lines.append(f"| {r['name']} | {r['params_m']:.2f}M | {r['gmacs']} | {r['train_mb']} | {r['infer_mb']} | "
-                     f"{r['train_ms']} | {r['infer_ms']} |")
-    return "\n".join(lines)
-
-
-def macs_rows(C=512, H=128, W=128, r=64, K=6):
-    """Analytic GMACs and parameter counts of the blocks at one shape (batch 1).
-
-    Hamburgers here are v1 blocks (breads C -> C and back, BN), as in the paper's table."""
-    N = H * W
-    rows = [dict(name="self-attention", gmacs=bench.attention_macs(1, C, N) / 1e9,
-                 params=count_params(SelfAttention2d(C)))]
-    for kind in ("nmf", "cd", "vq"):
-        breads = 2 * N * C * C
-        rows.append(dict(name=f"Ham ({kind.upper()})", gmacs=(bench.md_macs(kind, 1, C, N, r, K) + breads) / 1e9,
-                         params=count_params(Hamburger(C, ham=kind, version="v1", rank=r, steps=K))))
-    return rows
-
-
-
-def cost_vs_resolution(sizes=(16, 24, 32, 48), channels=64, rank=16, steps=6,
-                       cases=("nmf", "cd", "vq", "attention"), repeats=3, train=True, device=None):
-    """hamlib.bench.run at each H = W in `sizes`; the rows gain `size` and `N`."""
-    rows = []
-    for s in sizes:
-        measured = bench.run((1, channels, s, s), rank, steps, cases, repeats=repeats, device=device, train=train)
-        for row in measured:
-            rows.append(dict(row, size=s, N=s * s))
-    return rows
-
 
 def draw_cost(rows):
     """GMACs, inference time and inference/training memory against N, one line per case (log-log)."""
     keys = [("gmacs", "GMACs (analytic)"), ("infer_ms", "inference (ms)"), ("train_ms", "training step (ms)"),
             ("train_mb", "training peak memory (MB)")]
     keys = [(k, lab) for k, lab in keys if all(r.get(k) is not None for r in rows)]
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.3 * len(keys), 3.3))
+    fig = Figure(figsize=(3.3 * len(keys), 3.3), layout="constrained")
+    axes = fig.subplots(1, len(keys))
     for name in dict.fromkeys(r["name"] for r in rows):
         rs = [r for r in rows if r["name"] == name]
         for ax, (k, label) in zip(np.atleast_1d(axes), keys):
@@ -236,5 +193,4 @@ def draw_cost(rows):
             ax.set_xlabel("N = H W")
             ax.set_title(label, fontsize=9)
     np.atleast_1d(axes)[0].legend(fontsize=8)
-    fig.tight_layout()
     return fig

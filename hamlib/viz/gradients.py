@@ -1,16 +1,15 @@
-"""The one-step gradient, measured (notebook 05).
+"""The one-step gradient, measured and drawn (notebook 05).
 
-- `peak_tensor_memory(fn)` (from `hamlib.bench`): peak bytes of tensor storage allocated
-  while fn() runs, counted op by op, so the number is the same on every run and every device.
 - `pixel_jacobian(module, x, row, col)`: ||d y_i / d x_j||_F for one query pixel i
   and every pixel j: which pixels the backward pass lets influence pixel i.
-- `gradient_vs_K(...)`: gradient norm, peak memory and backward time of one training
-  step of an NMF2D against the number of steps K, for each gradient mode.
+- `gradient_vs_K(...)`: gradient norm, peak memory (`hamlib.measure.peak_tensor_memory`)
+  and backward time of one training step of an NMF2D against the number of steps K,
+  for each gradient mode.
 - `step_jacobian_radius(kind, X)`: the spectral radius of one solver step's Jacobian, the
   number that decides whether the implicit mode's Neumann series stays bounded.
-- The marker task: `marker_batch` images where every pixel's label is the class of
-  one small marker somewhere else; `MarkerNet` (two 3x3 convs, a context block, a
-  1x1 classifier); `train_marker(MarkerConfig(...))` trains it in seconds on a CPU.
+- `draw_jacobians`, `draw_gradient_vs_K`, and the marker task's pictures
+  `draw_marker_examples`, `draw_training` (the task itself, its network and training
+  loop: `hamlib.experiments.marker`). Every draw_* returns a `matplotlib.figure.Figure`.
 """
 
 from __future__ import annotations
@@ -18,19 +17,14 @@ from __future__ import annotations
 import copy
 import statistics
 import time
-from dataclasses import dataclass
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
+from matplotlib import colormaps
+from matplotlib.figure import Figure
 
-from ..attention import SelfAttention2d
-from ..bench import peak_tensor_memory  # noqa: F401  (re-exported for the notebook)
-from ..ham import Hamburger
 from ..md import NMF2D
-from ..train import pick_device
+from ..measure import peak_tensor_memory
 
 # ---------------------------------------------------------------------------
 # Which pixels can influence pixel i? The Jacobian d y_i / d x_j, as a map over j
@@ -68,7 +62,8 @@ def cross_pixel_max(J, row, col):
 def draw_jacobians(maps, row, col, rgb=None, size=2.8):
     """A row of pixel_jacobian maps {title: (H, W)} (log colour scale) with the query marked."""
     panels = ([("image", None)] if rgb is not None else []) + list(maps.items())
-    fig, axes = plt.subplots(1, len(panels), figsize=(size * len(panels), size))
+    fig = Figure(figsize=(size * len(panels), size), layout="constrained")
+    axes = fig.subplots(1, len(panels))
     for ax, (title, J) in zip(np.atleast_1d(axes), panels):
         if J is None:
             ax.imshow(rgb)
@@ -80,7 +75,6 @@ def draw_jacobians(maps, row, col, rgb=None, size=2.8):
         ax.set_title(title, fontsize=9)
         ax.axis("off")
     fig.suptitle("log10 ||dy_i/dx_j|| / max  (query pixel i marked +; black = exactly 0)", fontsize=9)
-    fig.tight_layout()
     return fig
 
 
@@ -156,7 +150,8 @@ def step_jacobian_radius(kind, X, rank=8, steps=5, iters=60, seed=0, **solver_kw
 
 def draw_gradient_vs_K(rows):
     """Three panels against K, one line per mode: ||dL/dx||, peak memory, backward time."""
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    fig = Figure(figsize=(12, 3.4), layout="constrained")
+    axes = fig.subplots(1, 3)
     keys = [("grad_norm", "||dL/dx||"), ("memory_mb", "peak tensor memory (MB)"), ("backward_ms", "backward (ms)")]
     for mode in dict.fromkeys(r["mode"] for r in rows):
         rs = [r for r in rows if r["mode"] == mode]
@@ -166,41 +161,20 @@ def draw_gradient_vs_K(rows):
             ax.set_ylabel(label)
             ax.set_xscale("log", base=2)
     axes[0].legend(fontsize=8)
-    fig.tight_layout()
     return fig
 
 
 # ---------------------------------------------------------------------------
-# The marker task: a pixel's label is set by a marker far away
+# The marker task (hamlib.experiments.marker): a pixel's label is set by a marker far away
 # ---------------------------------------------------------------------------
-
-
-def marker_batch(n, size=16, classes=4, marker=2, generator=None):
-    """n images (n, 1 + classes, size, size) and labels (n, size, size).
-
-    Channel 0 is uniform noise everywhere; a marker x marker square at a random
-    place is set to 1 in channel 1 + k, where k is the image's class; every pixel
-    is labelled k. A pixel far from the marker cannot know k from its neighbourhood.
-    """
-    if size < marker or classes < 2:
-        raise ValueError(f"need size >= marker and classes >= 2, got size={size}, marker={marker}, classes={classes}")
-    x = torch.zeros(n, 1 + classes, size, size)
-    x[:, 0] = torch.rand(n, size, size, generator=generator)
-    k = torch.randint(classes, (n,), generator=generator)
-    top = torch.randint(size - marker + 1, (n, 1, 1), generator=generator)
-    left = torch.randint(size - marker + 1, (n, 1, 1), generator=generator)
-    i = torch.arange(size)
-    inside = ((i.view(1, -1, 1) - top) >= 0) & ((i.view(1, -1, 1) - top) < marker) \
-        & ((i.view(1, 1, -1) - left) >= 0) & ((i.view(1, 1, -1) - left) < marker)   # (n, size, size)
-    x[:, 1:] = F.one_hot(k, classes).float().view(n, classes, 1, 1) * inside.unsqueeze(1)
-    return x, k.view(n, 1, 1).expand(n, size, size).clone()
 
 
 def draw_marker_examples(x, y, n=4, size=2.2):
     """The first n images of a marker batch: noise in grey, the marker in its class colour."""
     classes = x.shape[1] - 1
-    colours = plt.get_cmap("tab10")(np.arange(classes))[:, :3]                  # (classes, 3)
-    fig, axes = plt.subplots(1, n, figsize=(size * n, size + 0.2))
+    colours = colormaps["tab10"](np.arange(classes))[:, :3]                     # (classes, 3)
+    fig = Figure(figsize=(size * n, size + 0.2), layout="constrained")
+    axes = fig.subplots(1, n)
     for b, ax in enumerate(np.atleast_1d(axes)):
         img = 0.6 * x[b, 0].numpy()[..., None].repeat(3, -1)                     # (H, W, 3) grey noise
         marker = x[b, 1:].sum(0).numpy() > 0
@@ -208,97 +182,13 @@ def draw_marker_examples(x, y, n=4, size=2.2):
         ax.imshow(img)
         ax.set_title(f"label of every pixel: {y[b, 0, 0].item()}", fontsize=8)
         ax.axis("off")
-    fig.tight_layout()
     return fig
-
-
-CONTEXTS = ("none", "attention", "one-step", "one-step-bases", "bptt")
-
-
-class MarkerNet(nn.Module):
-    """Two 3x3 ConvBNReLU (receptive field 5 x 5), a context block, a 1x1 classifier.
-
-    context: "none" (identity), "attention" (SelfAttention2d), or an NMF gradient
-    mode ("one-step", "one-step-bases", "bptt" or an int k) for a v2 NMF Hamburger.
-    """
-
-    def __init__(self, context="bptt", classes=4, width=16, rank=4, steps=6):
-        super().__init__()
-        if context not in CONTEXTS and not isinstance(context, int):
-            raise ValueError(f"context must be one of {CONTEXTS} or an int, got {context!r}")
-        self.local = nn.Sequential(
-            nn.Conv2d(1 + classes, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
-            nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU())
-        if context == "none":
-            self.context = nn.Identity()
-        elif context == "attention":
-            self.context = SelfAttention2d(width)
-        else:
-            self.context = Hamburger(width, ham="nmf", version="v2", rank=rank, steps=steps, grad=context)
-        self.classify = nn.Conv2d(width, classes, 1)
-
-    def forward(self, x):
-        return self.classify(self.context(self.local(x)))  # (B, 1 + classes, H, W) -> (B, classes, H, W)
-
-
-@dataclass
-class MarkerConfig:
-    context: str | int = "bptt"
-    size: int = 16
-    classes: int = 4
-    width: int = 16
-    rank: int = 4
-    steps: int = 6          # K of the Hamburger
-    iters: int = 150        # training iterations
-    batch: int = 32
-    lr: float = 3e-3
-    eval_every: int = 25
-    test_images: int = 512
-    seed: int = 0
-    device: str | None = None  # default: hamlib.pick_device() (CUDA if present)
-
-
-def train_marker(cfg: MarkerConfig):
-    """Adam on fresh marker batches; pixel accuracy on a fixed test set (seed 1000).
-
-    Batches are drawn on the CPU from the global RNG (seeded with cfg.seed), so every
-    device trains on the same images.
-
-    Returns dict(context, iters (list), accuracy (list, one per evaluation),
-    final_accuracy, seconds, model (eval mode)).
-    """
-    device = pick_device(cfg.device)
-    torch.manual_seed(cfg.seed)
-    x_test, y_test = marker_batch(cfg.test_images, cfg.size, cfg.classes,
-                                  generator=torch.Generator().manual_seed(1000))
-    x_test, y_test = x_test.to(device), y_test.to(device)
-    model = MarkerNet(cfg.context, cfg.classes, cfg.width, cfg.rank, cfg.steps).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    its, accs = [], []
-    t0 = time.perf_counter()
-    for it in range(1, cfg.iters + 1):
-        x, y = (t.to(device) for t in marker_batch(cfg.batch, cfg.size, cfg.classes))  # drawn on the CPU
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if it % cfg.eval_every == 0 or it == cfg.iters:
-            its.append(it)
-            accs.append(marker_accuracy(model, x_test, y_test))
-            model.train()
-    return dict(context=str(cfg.context), iters=its, accuracy=accs, final_accuracy=accs[-1],
-                seconds=time.perf_counter() - t0, model=model.eval())
-
-
-@torch.no_grad()
-def marker_accuracy(model, x, y):
-    model.eval()
-    return (model(x).argmax(1) == y).float().mean().item()
 
 
 def draw_training(results, chance=None):
     """Test pixel accuracy against iterations, one line per trained model."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    fig = Figure(figsize=(5.5, 3.4), layout="constrained")
+    ax = fig.subplots()
     for r in results:
         ax.plot(r["iters"], r["accuracy"], "o-", label=r["context"])
     if chance is not None:
@@ -307,5 +197,4 @@ def draw_training(results, chance=None):
     ax.set_ylabel("test pixel accuracy")
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=8)
-    fig.tight_layout()
     return fig

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from .. import md
 
-SOLVERS = {"nmf": md.nmf, "vq": md.vq, "cd": md.cd}
+SOLVER_FUNCTIONS = {"nmf": md.nmf, "vq": md.vq, "cd": md.cd}
 
 # ----------------------------------------------------------------------------
 # NMF of faces
@@ -43,8 +43,8 @@ def _batched(X):
 
 def initial_bases(kind, X, r, seed=0):
     """hamlib's random initial bases D (1, d, r) for solver `kind`, from a seeded generator."""
-    if kind not in SOLVERS:
-        raise ValueError(f"kind must be one of {list(SOLVERS)}, got {kind!r}")
+    if kind not in SOLVER_FUNCTIONS:
+        raise ValueError(f"kind must be one of {list(SOLVER_FUNCTIONS)}, got {kind!r}")
     X = _batched(X)
     if not 1 <= r <= min(X.shape[1:]):
         raise ValueError(f"rank r must be in [1, {min(X.shape[1:])}] for X {tuple(X.shape)}, got {r}")
@@ -208,7 +208,7 @@ def draw_quantised(img, r=8, inv_t=1000.0, steps=10, lift=0.5, seed=0):
 def solver_error(X, kind, r, steps, seed=0):
     """Relative error ||X - D C^T||_F / ||X||_F of hamlib's `kind` solver (final step on)."""
     X = _batched(X)
-    D, C = SOLVERS[kind](X, initial_bases(kind, X, r, seed), steps=steps, final=True)
+    D, C = SOLVER_FUNCTIONS[kind](X, initial_bases(kind, X, r, seed), steps=steps, final=True)
     return float((X - D @ C.mT).norm() / X.norm())
 
 
@@ -223,9 +223,9 @@ def solver_errors(X, ranks, steps_list, r_fixed, steps_fixed, seed=0):
 
     Returns {"rank": {kind: [..]}, "steps": {kind: [..]}}; "svd" is the floor.
     """
-    by_rank = {k: [solver_error(X, k, r, steps_fixed, seed) for r in ranks] for k in SOLVERS}
+    by_rank = {k: [solver_error(X, k, r, steps_fixed, seed) for r in ranks] for k in SOLVER_FUNCTIONS}
     by_rank["svd"] = [svd_error(X, r) for r in ranks]
-    by_steps = {k: [solver_error(X, k, r_fixed, K, seed) for K in steps_list] for k in SOLVERS}
+    by_steps = {k: [solver_error(X, k, r_fixed, K, seed) for K in steps_list] for k in SOLVER_FUNCTIONS}
     by_steps["svd"] = [svd_error(X, r_fixed)] * len(steps_list)
     return {"rank": by_rank, "steps": by_steps}
 

@@ -1,14 +1,18 @@
-"""The notebook's experiments on the colour-by-legend task: same budget for every head.
+"""Every head on the colour-by-legend task with the same budget (notebooks 05 and 06, the grad table).
 
-- `HEADS`: named context blocks (no context, pooling, self-attention, Hamburgers with each
-  solver, one-step or BPTT) as overrides of the quick config's head; `head_spec` also reads
-  any "<solver> <grad mode>" name, e.g. "cd one-step-bases" or "nmf 2".
-- `run_heads(...)`: train each (head, seed) with one config and one data set; rows of
-  mIoU, accuracy on the pixels that need the legend, parameters and time per step.
+- `HEAD_SPECS`: named context blocks (no context, pooling, self-attention, Hamburgers with
+  each solver, one-step or BPTT) as overrides of a config's head; `head_spec` also reads
+  any "<solver> <grad mode>" name, e.g. "cd one-step-bases" or "nmf 2"; `with_head`
+  applies one to a `hamlib.seg.train.TrainConfig`.
+- `run_heads(...)`: train each (head, seed) with one config and one data set
+  (`hamlib.seg.train.train`); rows of mIoU, accuracy on the pixels that need the legend
+  (`context_accuracy`), parameters and time per step.
 - `step_times`, `step_memory`: the cost of one training step per head, measured apart.
-- `summarise`, `format_table`, `ablation_claims`: averages over seeds and the paper's
-  claims (the paper's ablation) checked on these rows.
-- `plot_predictions`: images, truth and each head's prediction side by side.
+- `summarise`, `summary_table`, `ablation_claims`: means over seeds, the Markdown table,
+  and the paper's ablation claims checked on these rows.
+- `sees_legend`: does autograd connect a gray-shape pixel to the legend at all?
+
+The pictures of these runs are in `hamlib.viz.segmentation`.
 """
 
 from __future__ import annotations
@@ -22,13 +26,14 @@ import time
 import torch
 import torch.nn.functional as F
 
-from ..bench import peak_tensor_memory
+from ..layers import count_params
 from ..md import GRAD_MODES, SOLVERS
-from .metrics import predict
-from .model import build_model, count_params
-from .synthetic import COLOURS
+from ..measure import interleaved_times, markdown_table, peak_tensor_memory
+from ..seg.metrics import predict
+from ..seg.model import build_model
+from ..seg.train import train
 
-HEADS = {
+HEAD_SPECS = {
     "none": dict(context="none"),
     "pool": dict(context="pool"),
     "attention": dict(context="attention"),
@@ -42,14 +47,14 @@ HEADS = {
 
 
 def head_spec(name: str) -> dict:
-    """HEADS[name], or for "<solver> <grad>" (solver nmf/cd/vq, grad a mode or a number of
+    """HEAD_SPECS[name], or for "<solver> <grad>" (solver nmf/cd/vq, grad a mode or a number of
     steps) a Hamburger head with that solver and gradient mode."""
-    if name in HEADS:
-        return HEADS[name]
+    if name in HEAD_SPECS:
+        return HEAD_SPECS[name]
     solver, _, mode = name.partition(" ")
     grad = int(mode) if mode.isdigit() else mode
     if solver not in SOLVERS or not (grad in GRAD_MODES or isinstance(grad, int)):
-        raise ValueError(f"head must be one of {tuple(HEADS)} or '<solver> <grad>' with solver in "
+        raise ValueError(f"head must be one of {tuple(HEAD_SPECS)} or '<solver> <grad>' with solver in "
                          f"{tuple(SOLVERS)} and grad in {GRAD_MODES} or a step count, got {name!r}")
     return dict(context="ham", ham=dict(ham=solver, grad=grad))
 
@@ -77,8 +82,9 @@ def context_accuracy(model, dataset, batch_size=128) -> float:
     return hits / max(total, 1)
 
 
-def run_heads(cfg, names, seeds, datasets, train_fn, out_dir="runs/hamnet_nb"):
-    """Train every (head, seed) pair for cfg.steps; returns (rows, models of the first seed).
+def run_heads(cfg, names, seeds, datasets, out_dir="runs/hamnet_nb"):
+    """Train every (head, seed) pair for cfg.steps with `hamlib.seg.train.train`; returns
+    (rows, models of the first seed).
 
     A run whose loss stops being finite is kept as a row with NaN metrics ("diverged").
     """
@@ -89,7 +95,7 @@ def run_heads(cfg, names, seeds, datasets, train_fn, out_dir="runs/hamnet_nb"):
                                     out_dir=f"{out_dir}/{name.replace(' ', '_')}_s{seed}")
             t0 = time.perf_counter()
             try:
-                res = train_fn(c, datasets)
+                res = train(c, datasets)
                 miou, ctx, sps = res["miou"], context_accuracy(res["model"], datasets[1]), res["seconds_per_step"]
                 params, status = count_params(res["model"]), "ok"
                 if seed == seeds[0]:
@@ -110,31 +116,31 @@ def step_times(cfg, names, dataset, repeats=7) -> dict:
     thread count is restored afterwards). The models are fresh: a step's cost does not depend
     on training."""
     x, y = dataset.images[:cfg.batch_size], dataset.labels[:cfg.batch_size]
+
+    def step(m, opt):
+        loss = F.cross_entropy(m(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        runs = {}
+        steps = {}
         for name in names:
             torch.manual_seed(0)
             m = build_model(with_head(cfg, name).model).train()
-            runs[name] = (m, torch.optim.SGD(m.parameters(), lr=1e-3, momentum=0.9))
-        best = dict.fromkeys(names, float("inf"))
-        for _ in range(repeats):
-            for name, (m, opt) in runs.items():
-                t0 = time.perf_counter()
-                loss = F.cross_entropy(m(x), y)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                best[name] = min(best[name], time.perf_counter() - t0)
+            opt = torch.optim.SGD(m.parameters(), lr=1e-3, momentum=0.9)
+            steps[name] = lambda m=m, opt=opt: step(m, opt)
+        times = interleaved_times(steps, repeats)
     finally:
         torch.set_num_threads(threads)
-    return {name: 1000 * t for name, t in best.items()}
+    return {name: min(t) for name, t in times.items()}
 
 
 def step_memory(cfg, names, dataset) -> dict:
     """head -> peak MB of tensor storage in one training step (forward + backward) on one batch
-    of cfg.batch_size, counted op by op (`hamlib.bench.peak_tensor_memory`): deterministic,
+    of cfg.batch_size, counted op by op (`hamlib.measure.peak_tensor_memory`): deterministic,
     parameters and inputs excluded."""
     x, y = dataset.images[:cfg.batch_size], dataset.labels[:cfg.batch_size]
     out = {}
@@ -171,14 +177,21 @@ def summarise(rows, step_ms=None, step_mb=None) -> dict:
     return out
 
 
-def format_table(summary) -> str:
-    lines = [f"{'head':<14}{'mIoU':>16}{'legend acc':>12}{'params':>9}{'ms/step':>9}",
-             "-" * 60]
+def summary_table(summary, rows=(), seeds=()) -> str:
+    """The Markdown table of a `summarise` result: mIoU per seed (from `rows`, for each of
+    `seeds`), mean +- std, legend-pixel accuracy, parameters, ms per step, and MB per step
+    where measured."""
+    per = {(r["head"], r["seed"]): r["miou"] for r in rows}
+    with_mb = any(s["mb_per_step"] is not None for s in summary.values())
+    header = (["head"] + [f"seed {sd}" for sd in seeds] + ["mIoU mean ± std", "legend acc", "params", "ms/step"]
+              + ["MB/step"] * with_mb)
+    cells = []
     for name, s in summary.items():
-        div = f"  ({s['diverged']}/{s['n']} diverged)" if s["diverged"] else ""
-        lines.append(f"{name:<14}{s['miou']:>9.3f} ± {s['miou_std']:.3f}{s['ctx_acc']:>12.3f}"
-                     f"{s['params'] or 0:>9d}{s['ms_per_step']:>9.1f}{div}")
-    return "\n".join(lines)
+        div = f" ({s['diverged']}/{s['n']} diverged)" if s["diverged"] else ""
+        cells.append([name] + [f"{per.get((name, sd), float('nan')):.3f}" for sd in seeds]
+                     + [f"{s['miou']:.3f} ± {s['miou_std']:.3f}{div}", f"{s['ctx_acc']:.3f}", s["params"] or "",
+                        f"{s['ms_per_step']:.1f}"] + ([f"{s['mb_per_step']:.1f}"] if with_mb else []))
+    return markdown_table(header, cells)
 
 
 def ablation_claims(summary) -> list:
@@ -208,30 +221,6 @@ def ablation_claims(summary) -> list:
     return rows
 
 
-def plot_predictions(models: dict, dataset, indices, palette=None):
-    """A grid: image, ground truth, then each model's prediction; one row per image."""
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import ListedColormap
-    cmap = ListedColormap([(0.1, 0.1, 0.1), *COLOURS[:dataset.cfg.n_colours].tolist()])
-    names = list(models)
-    fig, axes = plt.subplots(len(indices), 2 + len(names), figsize=(1.6 * (2 + len(names)), 1.7 * len(indices)),
-                             squeeze=False)
-    x = dataset.images[list(indices)]
-    preds = {n: predict(m.eval(), x.to(next(m.parameters()).device)).argmax(1).cpu() for n, m in models.items()}
-    for r, i in enumerate(indices):
-        img = (dataset.images[i] * 0.25 + 0.5).clamp(0, 1).permute(1, 2, 0).numpy()
-        panels = [("image", img, {}), ("truth", dataset.labels[i].numpy(), dict(cmap=cmap, vmin=0, vmax=dataset.cfg.n_colours))]
-        panels += [(n, preds[n][r].numpy(), dict(cmap=cmap, vmin=0, vmax=dataset.cfg.n_colours)) for n in names]
-        for c, (title, im, kw) in enumerate(panels):
-            ax = axes[r, c]
-            ax.imshow(im, interpolation="nearest", **kw)
-            ax.set_xticks([]), ax.set_yticks([])
-            if r == 0:
-                ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
 def sees_legend(model, dataset, n=4) -> bool:
     """Does autograd connect the logits at gray-shape pixels to any legend pixel? (eval mode)
 
@@ -244,19 +233,3 @@ def sees_legend(model, dataset, n=4) -> bool:
     (model(x) * ctx[:, None]).sum().backward()
     legend = (dataset.labels[:n] > 0) & ~ctx
     return bool(x.grad.abs().sum(1)[legend].max() > 0)
-
-
-def plot_examples(dataset, n=6):
-    """Two rows: images, then labels (background dark, each class in its legend colour)."""
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import ListedColormap
-    cmap = ListedColormap([(0.1, 0.1, 0.1), *COLOURS[:dataset.cfg.n_colours].tolist()])
-    fig, axes = plt.subplots(2, n, figsize=(1.7 * n, 3.6))
-    for i in range(n):
-        axes[0, i].imshow((dataset.images[i] * 0.25 + 0.5).clamp(0, 1).permute(1, 2, 0).numpy(), interpolation="nearest")
-        axes[1, i].imshow(dataset.labels[i].numpy(), cmap=cmap, vmin=0, vmax=dataset.cfg.n_colours, interpolation="nearest")
-        for ax in axes[:, i]:
-            ax.set_xticks([]), ax.set_yticks([])
-    axes[0, 0].set_ylabel("image"), axes[1, 0].set_ylabel("label")
-    fig.tight_layout()
-    return fig
