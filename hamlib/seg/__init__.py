@@ -7,6 +7,12 @@ synthetic.py the colour-by-legend task: a pixel's class needs global context
 data.py      PASCAL VOC 2012 / SBD trainaug, the reference's augmentation
 metrics.py   confusion matrix, mIoU, single-scale and MSFlip prediction, VOC PNGs
 train.py     `python -m hamlib.seg.train --config quick` (import hamlib.seg.train for TrainConfig, train)
+grad_table.py  `python -m hamlib.seg.grad_table`: the published name of the experiment driver
+             `hamlib.experiments.grad_table` (an entry point only; nothing here imports it)
+
+The experiments run on this package (every head on the legend task, the gradient table)
+live in `hamlib.experiments`, their pictures in `hamlib.viz.segmentation`: hamlib.seg
+never imports either.
 """
 
 from .backbone import ResNet, load_pretrained, resnet50, resnet101, resnet_tiny
