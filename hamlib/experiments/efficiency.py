@@ -81,7 +81,12 @@ def hamburger_v1_macs(B, C, N, r, K):
 
 
 class FloorNMF(torch.nn.Module):
-    """The bare products of NMF with nothing else: the cost no NMF can beat."""
+    """The bare products of NMF with nothing else: the cost no NMF can beat.
+
+    Each step feeds the next (a power iteration, D rescaled by its largest entry: d r work,
+    negligible), so a compiler cannot drop or merge the products: `torch.compile` would
+    otherwise see K + 1 identical D^T X and keep one.
+    """
 
     def __init__(self, rank, steps):
         super().__init__()
@@ -94,7 +99,8 @@ class FloorNMF(torch.nn.Module):
         with torch.no_grad():
             for _ in range(self.steps + 1):
                 Ct = torch.bmm(D.mT, X)                              # (B, r, N)
-                torch.bmm(X, Ct.mT)                                  # (B, d, r), discarded: D stays bounded
+                D = torch.bmm(X, Ct.mT)                              # (B, d, r)
+                D = D / D.amax(dim=(1, 2), keepdim=True)             # bounded
         Ct = torch.bmm(D.mT, X)
         return torch.bmm(D, Ct).reshape(B, C, H, W)
 
