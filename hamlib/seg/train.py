@@ -1,9 +1,10 @@
 """HamNet trainer: `python -m hamlib.seg.train --config quick` (or legend_full, voc_stage1, voc_stage2, voc).
 
 - One dataclass config (`TrainConfig`) and named configs (functions returning one, in `CONFIGS`):
-  "quick" (CPU, the synthetic colour-by-legend task, minutes), "legend_full" (the harder task at
-  GPU scale) and the reference VOC recipe in two stages, "voc_stage1" (trainaug, 60k iterations)
-  and "voc_stage2" (trainval, 20k iterations at lr / 10, starting from stage 1); "voc" runs both.
+  "quick" (CPU, the synthetic colour-by-legend task, under a minute), "legend_full" (the harder
+  task at GPU scale) and the reference VOC recipe in two stages, "voc_stage1" (trainaug, 60k
+  iterations) and "voc_stage2" (trainval, 20k iterations at lr / 10, starting from stage 1);
+  "voc" runs both.
 - SGD with the reference's parameter groups: conv/linear weights get weight decay, norm
   parameters none, conv biases twice the learning rate and no decay; poly schedule
   lr_t = lr (1 - t / T)^0.9.
@@ -86,7 +87,7 @@ class TrainConfig:
 # ---------------------------------------------------------------------------
 
 def quick() -> TrainConfig:
-    """CPU, minutes: a tiny ResNet + HamNet head with 1x1 squeeze/align (receptive field
+    """CPU, under a minute: a tiny ResNet + HamNet head with 1x1 squeeze/align (receptive field
     35 px < the task's min_dist 36) on 64 x 64 colour-by-legend images (one legend colour).
 
     The Hamburger uses NMF's default gradient ("bptt"), the one that learned the task from
