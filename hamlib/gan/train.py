@@ -1,10 +1,10 @@
 """Train HamGAN: hinge loss, Adam(beta1 = 0), EMA generator, AMP on CUDA, checkpoints, DDP.
 
-    python -m hamlib.gan.train --config quick --set out_dir=runs/quick      # CPU, offline digits
-    python -m hamlib.gan.train --config quick --set block=sa --set steps=2000
-    python -m hamlib.gan.train --config quick --resume                     # continue from out_dir/last.pt
-    python -m hamlib.gan.train --config cifar10 --set data_root=~/data/cifar-10-batches-py --compile
-    torchrun --nproc_per_node 8 -m hamlib.gan.train --config imagenet128_baby --set data_root=~/imagenet/train
+    python -m hamlib.gan.train --config quick --set out_dir=runs/ham          # CPU, offline digits
+    python -m hamlib.gan.train --config quick --set out_dir=runs/ham --resume # continue from runs/ham/last.pt
+    python -m hamlib.gan.train --config quick --set block=sa --set steps=2000 --set out_dir=runs/sa
+    python -m hamlib.gan.train --config cifar10 --set data_root=/data/cifar-10-batches-py --compile
+    torchrun --nproc_per_node 8 -m hamlib.gan.train --config imagenet128_baby --set data_root=/data/imagenet/train
 
 A run writes <out_dir>/last.pt (every ckpt_every steps and when it stops) and <out_dir>/log.csv;
 with --resume it continues from last.pt and ends where an uninterrupted run would. The idiom
@@ -121,7 +121,7 @@ def imagenet128_baby() -> GANConfig:
 
 
 def imagenet128_strong() -> GANConfig:
-    """The paper's larger-batch ImageNet run: batch 1024, 1M steps."""
+    """HamGAN-strong: imagenet128_baby with batch 1024, 1M steps."""
     return dataclasses.replace(imagenet128_baby(), batch_size=1024, steps=1_000_000)
 
 
