@@ -1,27 +1,42 @@
-"""What both trainers (HamNet, HamGAN) and the notebooks share (floor 1).
+"""What both trainers (HamNet, HamGAN) and the notebooks share.
 
 - `pick_device()`: the device, chosen once (CUDA if present, else CPU).
 - `full_scale()`: the one switch between quick (CPU) and full (GPU) settings.
 - `seed_everything(seed)`: Python, NumPy and torch RNGs.
 - `save_checkpoint` / `load_checkpoint`: atomic writes, RNG states included, so a
-  resumed run continues where an uninterrupted one would be.
+  resumed run continues where an uninterrupted one would.
 - `setup_distributed` / `cleanup_distributed`: torchrun's environment -> process group.
 - `StepBatches`: the batch order as a pure function of (seed, step), sharded over DDP ranks,
   so a resumed run sees the batches an uninterrupted one would.
 - `CSVLogger`: one row per logged step, append-safe across resumes.
+- `StepClock`, `progress_bar`: wall-clock seconds of the training steps, a tqdm bar.
+- The command line both trainers share: `config_parser` (`--config NAME`, `--set KEY=VALUE`,
+  `--resume`, `--compile`), `config_from_args`, and `named_config` / `override` for Python.
+
+The trainers follow one idiom: a config is a dataclass, a named config a function returning
+one; `out_dir/last.pt` is the checkpoint, written every `ckpt_every` steps and when the run
+stops; `resume=True` (`--resume`) continues from it if it exists; `stop_after` ends a run early
+(a time-sliced job), with a checkpoint; `log_every` sets the CSV log's cadence; times are
+wall-clock seconds (`time.perf_counter`) of the training steps, evaluation excluded;
+`compile=True` (`--compile`) trains through `torch.compile` and checkpoints the plain modules.
 """
 
 from __future__ import annotations
 
+import argparse
+import ast
+import contextlib
 import csv
 import logging
 import os
 import random
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
+from tqdm.auto import tqdm
 
 log = logging.getLogger(__name__)
 
@@ -189,3 +204,101 @@ class CSVLogger:
     def read(self) -> list[dict]:
         with open(self.path, newline="") as f:
             return list(csv.DictReader(f))
+
+
+class StepClock:
+    """Wall-clock seconds (time.perf_counter) spent in training steps.
+
+    `seconds` starts from a resumed run's total and so counts the whole run; `seconds_per_step`
+    covers the steps timed by this object only (a resumed run's own speed).
+    """
+
+    def __init__(self, seconds: float = 0.0):
+        self.seconds, self.steps, self._own = float(seconds), 0, 0.0
+
+    @contextlib.contextmanager
+    def step(self):
+        tic = time.perf_counter()
+        yield
+        dt = time.perf_counter() - tic
+        self.seconds, self._own, self.steps = self.seconds + dt, self._own + dt, self.steps + 1
+
+    @property
+    def seconds_per_step(self) -> float:
+        return self._own / self.steps if self.steps else float("nan")
+
+
+def progress_bar(start: int, stop: int, enabled: bool = True, desc: str = "train") -> tqdm:
+    """A tqdm bar over steps start..stop; off unless `enabled`, and off when TQDM_DISABLE=1 (tests, CI)."""
+    off = not enabled or os.environ.get("TQDM_DISABLE", "") not in ("", "0")
+    return tqdm(total=stop, initial=start, desc=desc, disable=off)
+
+
+# ---------------------------------------------------------------------------
+# Configs from Python and from the command line
+# ---------------------------------------------------------------------------
+
+def override(cfg, key: str, value):
+    """Set a dotted key (e.g. "model.head.ham.grad") on nested dataclasses/dicts; returns cfg."""
+    *path, last = key.split(".")
+    obj = cfg
+    for name in path:
+        if isinstance(obj, dict) and name in obj:
+            obj = obj[name]
+        elif not isinstance(obj, dict) and hasattr(obj, name):
+            obj = getattr(obj, name)
+        else:
+            raise ValueError(f"unknown config key {key!r}: {type(obj).__name__} has no field {name!r}")
+    if isinstance(obj, dict):
+        obj[last] = value                           # free-form keyword dicts, e.g. model.head.ham
+    elif not hasattr(obj, last):
+        raise ValueError(f"unknown config key {key!r}: {type(obj).__name__} has no field {last!r}")
+    else:
+        setattr(obj, last, value)
+    return cfg
+
+
+def named_config(configs: dict, name: str, **overrides):
+    """configs[name]() with field overrides, e.g. named_config(CONFIGS, "quick", steps=200)."""
+    if name not in configs:
+        raise ValueError(f"unknown config {name!r}; choose from {sorted(configs)}")
+    cfg = configs[name]()
+    for key, value in overrides.items():
+        override(cfg, key, value)
+    return cfg
+
+
+def parse_override(text: str) -> tuple:
+    """"KEY=VALUE" -> (KEY, VALUE): the value as a Python literal (ast.literal_eval), else the string."""
+    if "=" not in text:
+        raise ValueError(f"--set expects KEY=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    try:
+        value = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        pass                                        # a plain string: --set data_root=/data/voc
+    return key.strip(), value
+
+
+def config_parser(prog: str, doc: str, names) -> argparse.ArgumentParser:
+    """The trainers' shared command line: --config NAME, --set KEY=VALUE ..., --resume, --compile."""
+    p = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default="quick", choices=sorted(names))
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field (dotted for nested ones), e.g. steps=100; "
+                        "the value is a Python literal or else a string")
+    p.add_argument("--resume", action="store_true", help="continue from out_dir/last.pt if it exists")
+    p.add_argument("--compile", action="store_true", help="train through torch.compile")
+    return p
+
+
+def config_from_args(make, args: argparse.Namespace):
+    """make() with the parsed --set overrides, --resume and --compile applied."""
+    cfg = make()
+    for text in args.set:
+        override(cfg, *parse_override(text))
+    if args.resume:
+        cfg.resume = True
+    if args.compile:
+        cfg.compile = True
+    return cfg

@@ -65,3 +65,77 @@ def test_setup_distributed_single_process(monkeypatch):
     rank, world, device = train.setup_distributed(torch.device("cpu"))
     assert (rank, world, device.type) == (0, 1, "cpu")
     assert train.is_main_process()
+
+
+def test_parse_override_reads_literals_and_falls_back_to_strings():
+    assert train.parse_override("steps=100") == ("steps", 100)
+    assert train.parse_override("g_channels=(16, 16)") == ("g_channels", (16, 16))
+    assert train.parse_override("model.head.ham={'rank': 4}") == ("model.head.ham", {"rank": 4})
+    assert train.parse_override("stop_after=None") == ("stop_after", None)
+    assert train.parse_override("data_root=/data/voc=1") == ("data_root", "/data/voc=1")
+    assert train.parse_override("block='sa'") == train.parse_override("block=sa") == ("block", "sa")
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        train.parse_override("steps")
+
+
+def test_override_and_named_config_on_nested_dataclasses():
+    from dataclasses import dataclass, field
+
+    @dataclass
+    class Inner:
+        kw: dict = field(default_factory=dict)
+        width: int = 1
+
+    @dataclass
+    class Cfg:
+        inner: Inner = field(default_factory=Inner)
+        steps: int = 10
+
+    configs = {"small": Cfg, "long": lambda: Cfg(steps=1000)}
+    cfg = train.named_config(configs, "long", steps=5)
+    assert cfg.steps == 5 and configs["long"]().steps == 1000          # a fresh config each call
+    train.override(cfg, "inner.width", 3)
+    train.override(cfg, "inner.kw.rank", 4)                             # dicts take any key
+    assert (cfg.inner.width, cfg.inner.kw) == (3, {"rank": 4})
+    for key in ("depth", "inner.height", "outer.width"):
+        with pytest.raises(ValueError, match=f"unknown config key '{key}'"):
+            train.override(cfg, key, 1)
+    with pytest.raises(ValueError, match="unknown config 'huge'.*long"):
+        train.named_config(configs, "huge")
+
+
+def test_config_from_args_applies_set_resume_and_compile():
+    from dataclasses import dataclass
+
+    @dataclass
+    class Cfg:
+        steps: int = 10
+        out_dir: str = "runs/x"
+        resume: bool = False
+        compile: bool = False
+
+    p = train.config_parser("prog", "doc", ["quick"])
+    cfg = train.config_from_args(Cfg, p.parse_args(["--set", "steps=3", "--set", "out_dir=runs/y", "--compile"]))
+    assert cfg == Cfg(steps=3, out_dir="runs/y", compile=True)
+    assert train.config_from_args(Cfg, p.parse_args(["--resume"])) == Cfg(resume=True)
+
+
+def test_step_clock_counts_wall_clock_of_the_timed_steps_only(monkeypatch):
+    ticks = iter([10.0, 12.0, 20.0, 21.0])
+    monkeypatch.setattr(train.time, "perf_counter", lambda: next(ticks))
+    clock = train.StepClock(seconds=100.0)                    # a resumed run's earlier total
+    assert clock.seconds_per_step != clock.seconds_per_step   # NaN before any step
+    for _ in range(2):
+        with clock.step():
+            pass
+    assert (clock.seconds, clock.steps, clock.seconds_per_step) == (103.0, 2, 1.5)
+
+
+def test_progress_bar_is_off_when_asked_or_under_tqdm_disable(monkeypatch):
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    assert train.progress_bar(0, 5).disable
+    monkeypatch.setenv("TQDM_DISABLE", "0")
+    assert train.progress_bar(0, 5, enabled=False).disable
+    bar = train.progress_bar(2, 5)
+    assert not bar.disable and (bar.n, bar.total) == (2, 5)
+    bar.close()

@@ -121,10 +121,3 @@ def dataset_from_config(data: str, root=None, resolution: int = 16):
         return ImageFolder(root, resolution)
     raise ValueError(f"data must be 'digits', 'cifar10' or 'folder', got {data!r}")
 
-
-def num_classes_of(dataset) -> int:
-    if isinstance(dataset, TensorDataset):
-        return int(dataset.tensors[1].max()) + 1
-    if isinstance(dataset, ImageFolder):
-        return len(dataset.classes)
-    return int(dataset.y.max()) + 1

@@ -1,24 +1,23 @@
 """Train HamGAN: hinge loss, Adam(beta1 = 0), EMA generator, AMP on CUDA, checkpoints, DDP.
 
-    python -m hamlib.gan.train --config quick --out runs/quick            # CPU, offline digits
-    python -m hamlib.gan.train --config quick --block sa --steps 2000     # any field can be overridden
-    python -m hamlib.gan.train --config cifar10 --data_root ~/data/cifar-10-batches-py
-    torchrun --nproc_per_node 8 -m hamlib.gan.train --config imagenet128_baby --data_root ~/imagenet/train
+    python -m hamlib.gan.train --config quick --set out_dir=runs/ham          # CPU, offline digits
+    python -m hamlib.gan.train --config quick --set out_dir=runs/ham --resume # continue from runs/ham/last.pt
+    python -m hamlib.gan.train --config quick --set block=sa --set steps=2000 --set out_dir=runs/sa
+    python -m hamlib.gan.train --config cifar10 --set data_root=/data/cifar-10-batches-py --compile
+    torchrun --nproc_per_node 8 -m hamlib.gan.train --config imagenet128_baby --set data_root=/data/imagenet/train
 
-A run writes <out>/ckpt.pt (every ckpt_every steps and at the end) and <out>/log.csv;
-with --resume it continues from ckpt.pt and ends where an uninterrupted run would.
+A run writes <out_dir>/last.pt (every ckpt_every steps and when it stops) and <out_dir>/log.csv;
+with --resume it continues from last.pt and ends where an uninterrupted run would. The idiom
+(configs, --set, checkpoint, resume, stop_after, timing) is HamNet's too: see hamlib/train.py.
 The recipe is the HamGAN paper's (Geng et al., ICLR 2021): one D step per G step, lr G 1e-4 / D 4e-4,
 Adam betas (0, 0.999), samples from an exponential moving average of G's weights.
 """
 
 from __future__ import annotations
 
-import argparse
-import ast
 import copy
 import dataclasses
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,8 +25,9 @@ import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 
-from ..train import (CSVLogger, StepBatches, cleanup_distributed, is_main_process, load_checkpoint,
-                     save_checkpoint, seed_everything, setup_distributed)
+from ..train import (CSVLogger, StepBatches, StepClock, cleanup_distributed, config_from_args, config_parser,
+                     is_main_process, load_checkpoint, named_config, pick_device, progress_bar, save_checkpoint,
+                     seed_everything, setup_distributed)
 from .data import dataset_from_config
 from .metrics import fid_and_is
 from .model import Discriminator, Generator, d_hinge_loss, ema_update, g_hinge_loss
@@ -69,51 +69,69 @@ class GANConfig:
     amp: bool = True                    # mixed precision, used on CUDA only
     seed: int = 0
     # bookkeeping
-    out_dir: str | None = None          # checkpoints and log; None writes nothing
-    ckpt_every: int = 500
+    out_dir: str | None = "runs/hamgan"  # last.pt and log.csv; None writes nothing
+    ckpt_every: int = 500               # 0: only when the run stops
+    stop_after: int | None = None       # stop (with a checkpoint) after this step: a time-sliced job
+    resume: bool = False                # continue from out_dir/last.pt if it exists (--resume)
+    log_every: int = 50                 # a CSV row every log_every steps (and at evaluations, at the stop)
     eval_every: int = 0                 # 0: no FID/IS during training
     eval_samples: int = 1000
+    device: str | None = None           # None: CUDA if present, else CPU
     workers: int = 0
+    compile: bool = False               # train G and D through torch.compile (--compile)
+    progress: bool = True               # tqdm bar (also off with TQDM_DISABLE=1)
 
 
-# Named configs: overrides of the defaults above.
-CONFIGS = {
-    # CPU, offline: scikit-learn digits at 16 x 16; recognisable digits per class in a few minutes.
-    # Twice the reference learning rates (same G:D ratio): at 1e-4 / 4e-4 the labels were not yet
-    # used after 1200 steps (every row of a class grid alike), at 2e-4 / 8e-4 they were.
-    "quick": dict(steps=1000, lr_g=2e-4, lr_d=8e-4, ema_decay=0.99, ema_start=100, eval_every=250,
-                  eval_samples=500),
-    # The notebook's GPU setting: digits at 32 x 32, wider networks, block at 16 x 16, longer.
-    "digits32": dict(resolution=32, z_dim=128, g_channels=(128, 128, 128, 64), d_channels=(64, 128, 128),
+# ---------------------------------------------------------------------------
+# Named configs
+# ---------------------------------------------------------------------------
+
+def quick() -> GANConfig:
+    """CPU, offline: scikit-learn digits at 16 x 16, recognisable digits per class in a few minutes.
+    Twice the reference learning rates (same G:D ratio): at the reference rates the labels
+    were not yet used within this budget (README, "Image generation")."""
+    return GANConfig(steps=1000, lr_g=2e-4, lr_d=8e-4, ema_decay=0.99, ema_start=100, eval_every=250,
+                     eval_samples=500)
+
+
+def digits32() -> GANConfig:
+    """The notebook's GPU setting: digits at 32 x 32, wider networks, block at 16 x 16, longer."""
+    return GANConfig(resolution=32, z_dim=128, g_channels=(128, 128, 128, 64), d_channels=(64, 128, 128),
                      g_block_res=16, d_block_res=16, g_ham_rank=16, d_ham_rank=16, batch_size=64, steps=5000,
-                     ema_decay=0.999, ema_start=500, eval_every=1000, eval_samples=2000),
-    # CIFAR-10-sized: 32 x 32 RGB, SNGAN-CIFAR widths, block at 16 x 16 in both networks.
-    "cifar10": dict(data="cifar10", resolution=32, img_channels=3, z_dim=128,
-                    g_channels=(256, 256, 256, 256), d_channels=(128, 128, 128), g_block_res=16,
-                    d_block_res=16, g_ham_rank=16, d_ham_rank=16, batch_size=64, steps=100_000,
-                    ema_decay=0.9999, ema_start=1000, ckpt_every=5000, eval_every=5000, eval_samples=10_000,
-                    workers=4),
-    # ImageNet 128 x 128 (the HamGAN paper, Geng et al., ICLR 2021): G 4 -> 128 px with 1024..64 channels, Hamburger
-    # (NMF, d = 256, r = 32, K = 6) after the 32 x 32 block; D with Hamburger (d = 128, r = 16) at 32 x 32.
-    "imagenet128_baby": dict(data="folder", resolution=128, img_channels=3, num_classes=1000, z_dim=128,
-                             g_channels=(1024, 1024, 512, 256, 128, 64), d_channels=(64, 128, 256, 512, 1024),
-                             g_block_res=32, d_block_res=32, g_ham_d=256, g_ham_rank=32, d_ham_d=128,
-                             d_ham_rank=16, batch_size=256, steps=2_000_000, ema_decay=0.9999,
-                             ema_start=20_000, ckpt_every=10_000, eval_every=50_000, eval_samples=50_000,
-                             workers=8),
-}
-CONFIGS["imagenet128_strong"] = {**CONFIGS["imagenet128_baby"], "batch_size": 1024, "steps": 1_000_000}
+                     ema_decay=0.999, ema_start=500, eval_every=1000, eval_samples=2000)
+
+
+def cifar10() -> GANConfig:
+    """CIFAR-10-sized: 32 x 32 RGB, SNGAN-CIFAR widths, block at 16 x 16 in both networks."""
+    return GANConfig(data="cifar10", resolution=32, img_channels=3, z_dim=128,
+                     g_channels=(256, 256, 256, 256), d_channels=(128, 128, 128), g_block_res=16,
+                     d_block_res=16, g_ham_rank=16, d_ham_rank=16, batch_size=64, steps=100_000,
+                     ema_decay=0.9999, ema_start=1000, ckpt_every=5000, eval_every=5000, eval_samples=10_000,
+                     workers=4)
+
+
+def imagenet128_baby() -> GANConfig:
+    """ImageNet 128 x 128 (the HamGAN paper): G 4 -> 128 px with 1024..64 channels, Hamburger
+    (NMF, d = 256, r = 32, K = 6) after the 32 x 32 block; D with Hamburger (d = 128, r = 16) at 32 x 32."""
+    return GANConfig(data="folder", resolution=128, img_channels=3, num_classes=1000, z_dim=128,
+                     g_channels=(1024, 1024, 512, 256, 128, 64), d_channels=(64, 128, 256, 512, 1024),
+                     g_block_res=32, d_block_res=32, g_ham_d=256, g_ham_rank=32, d_ham_d=128,
+                     d_ham_rank=16, batch_size=256, steps=2_000_000, ema_decay=0.9999,
+                     ema_start=20_000, ckpt_every=10_000, eval_every=50_000, eval_samples=50_000, workers=8)
+
+
+def imagenet128_strong() -> GANConfig:
+    """HamGAN-strong: imagenet128_baby with batch 1024, 1M steps."""
+    return dataclasses.replace(imagenet128_baby(), batch_size=1024, steps=1_000_000)
+
+
+CONFIGS = {"quick": quick, "digits32": digits32, "cifar10": cifar10, "imagenet128_baby": imagenet128_baby,
+           "imagenet128_strong": imagenet128_strong}
 
 
 def get_config(name: str = "quick", **overrides) -> GANConfig:
     """A named config with field overrides, e.g. get_config("quick", block="sa", steps=200)."""
-    if name not in CONFIGS:
-        raise ValueError(f"unknown config {name!r}; choose from {sorted(CONFIGS)}")
-    fields = {f.name for f in dataclasses.fields(GANConfig)}
-    bad = set(overrides) - fields
-    if bad:
-        raise ValueError(f"GANConfig has no field(s) {sorted(bad)}")
-    return GANConfig(**{**CONFIGS[name], **overrides})
+    return named_config(CONFIGS, name, **overrides)
 
 
 def build_models(cfg: GANConfig):
@@ -130,16 +148,19 @@ def build_models(cfg: GANConfig):
     return G, D
 
 
-def train(cfg: GANConfig, dataset=None, extractor=None, real_stats=None, resume=False, stop_at=None, device=None):
-    """Train G and D; returns {"G", "D", "G_ema", "history", "step", "cpu_s"}.
+def train(cfg: GANConfig, dataset=None, extractor=None, real_stats=None) -> dict:
+    """Train (or resume) G and D. Returns {"G", "D", "G_ema", "history", "step", "seconds",
+    "seconds_per_step"}: history holds one {"step", "fid", "is", "seconds"} per evaluation,
+    seconds the training steps' wall-clock total (a resumed run's included), seconds_per_step
+    this call's own average.
 
     dataset: defaults to the config's data. extractor + real_stats (mu, Sigma of real
     features): FID and IS of the EMA generator every eval_every steps (and at step 0).
-    resume: continue from <out_dir>/ckpt.pt if it exists. stop_at: stop (and checkpoint)
-    after that step, as an interrupted run would. Under torchrun every process trains
-    on its share of each batch; rank 0 evaluates, logs and writes checkpoints.
+    Under torchrun every process trains on its share of each batch; rank 0 evaluates,
+    logs and writes checkpoints.
     """
-    rank, world, device = setup_distributed(device)
+    rank, world, device = setup_distributed(pick_device(cfg.device) if cfg.device else None)
+    main = is_main_process()
     seed_everything(cfg.seed)
     if dataset is None:
         dataset = dataset_from_config(cfg.data, cfg.data_root, cfg.resolution)
@@ -153,135 +174,118 @@ def train(cfg: GANConfig, dataset=None, extractor=None, real_stats=None, resume=
     scaler_g = torch.amp.GradScaler(device.type, enabled=use_amp)
     scaler_d = torch.amp.GradScaler(device.type, enabled=use_amp)
 
-    step, history, cpu_s = 0, [], 0.0
-    ckpt = Path(cfg.out_dir) / "ckpt.pt" if cfg.out_dir else None
-    if resume and ckpt is not None and ckpt.exists():
+    start, history, seconds = 0, [], 0.0
+    ckpt = Path(cfg.out_dir) / "last.pt" if cfg.out_dir else None
+    if cfg.resume and ckpt is not None and ckpt.is_file():
         state = load_checkpoint(ckpt, map_location=device)   # also restores the RNG states
         for obj, key in ((G, "G"), (D, "D"), (G_ema, "G_ema"), (opt_g, "opt_g"), (opt_d, "opt_d"),
                          (scaler_g, "scaler_g"), (scaler_d, "scaler_d")):
             obj.load_state_dict(state[key])
-        step, history, cpu_s = state["step"], state["history"], state["cpu_s"]
+        start, history, seconds = state["step"], state["history"], state["seconds"]
+        log.info("resumed from %s at step %d", ckpt, start)
     logger = None
-    if cfg.out_dir and is_main_process():
-        logger = CSVLogger(Path(cfg.out_dir) / "log.csv", ["step", "loss_d", "loss_g", "fid", "is"],
-                           resume_step=step if resume else None)
+    if main and ckpt is not None:
+        logger = CSVLogger(ckpt.parent / "log.csv", ["step", "loss_d", "loss_g", "fid", "is", "seconds"],
+                           resume_step=start)
 
     Gm, Dm = (DDP(G), DDP(D)) if world > 1 else (G, D)
-    sampler = StepBatches(len(dataset), cfg.batch_size, cfg.seed, start=step, stop=cfg.steps,
-                          rank=rank, world=world)
+    if cfg.compile:                                  # trains; EMA, evaluation and checkpoints use G, D
+        Gm, Dm = torch.compile(Gm), torch.compile(Dm)
+    stop = cfg.steps if cfg.stop_after is None else min(cfg.steps, cfg.stop_after)
+    sampler = StepBatches(len(dataset), cfg.batch_size, cfg.seed, start=start, stop=stop, rank=rank, world=world)
     # its own generator: a DataLoader otherwise draws a worker seed from the global RNG, which
     # would shift every later random draw of a resumed run
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.workers,
-                        generator=torch.Generator().manual_seed(cfg.seed + step))
+                        generator=torch.Generator().manual_seed(cfg.seed + start))
     B = cfg.batch_size // world
 
     def evaluate(at):
-        if extractor is None or not is_main_process():
+        if extractor is None or not main:
             return {}
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             m = fid_and_is(G_ema, extractor, real_stats, cfg.eval_samples, cfg.num_classes, device=device)
-        history.append({"step": at, **m, "cpu_s": cpu_s})
+        history.append({"step": at, **m, "seconds": clock.seconds})
         return m
 
-    def checkpoint():
-        if ckpt is not None and is_main_process():
+    def checkpoint(step):
+        if main and ckpt is not None:
             save_checkpoint(ckpt, G=G.state_dict(), D=D.state_dict(), G_ema=G_ema.state_dict(),
                             opt_g=opt_g.state_dict(), opt_d=opt_d.state_dict(), scaler_g=scaler_g.state_dict(),
-                            scaler_d=scaler_d.state_dict(), step=step, history=history, cpu_s=cpu_s,
+                            scaler_d=scaler_d.state_dict(), step=step, history=history, seconds=clock.seconds,
                             config=dataclasses.asdict(cfg))
 
-    if step == 0 and cfg.eval_every:
+    clock, done = StepClock(seconds), start
+    if start == 0 and cfg.eval_every:
         evaluate(0)
-    t0 = time.process_time()
-    for x_real, y_real in loader:
-        x_real, y_real = x_real.to(device, non_blocking=True), y_real.to(device, non_blocking=True)
-        # --- D step: hinge loss on real and fake images, one forward for both (DDP-friendly) ---
-        z = torch.randn(B, cfg.z_dim, device=device)
-        y_fake = torch.randint(cfg.num_classes, (B,), device=device)
-        with torch.autocast(device.type, enabled=use_amp):
-            with torch.no_grad():
-                x_fake = Gm(z, y_fake)
-            scores = Dm(torch.cat([x_real, x_fake.to(x_real.dtype)]), torch.cat([y_real, y_fake]))
-            loss_d = d_hinge_loss(*scores.float().chunk(2))
-        opt_d.zero_grad(set_to_none=True)
-        scaler_d.scale(loss_d).backward()
-        scaler_d.step(opt_d)
-        scaler_d.update()
-        # --- G step: fool D on fresh samples ---
-        z = torch.randn(B, cfg.z_dim, device=device)
-        y_fake = torch.randint(cfg.num_classes, (B,), device=device)
-        with torch.autocast(device.type, enabled=use_amp):
-            loss_g = g_hinge_loss(Dm(Gm(z, y_fake), y_fake).float())
-        opt_g.zero_grad(set_to_none=True)
-        scaler_g.scale(loss_g).backward()
-        scaler_g.step(opt_g)
-        scaler_g.update()
-        ema_update(G_ema, G, cfg.ema_decay if step >= cfg.ema_start else 0.0)
-        step += 1
-
-        m = {}
-        if cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps):
-            cpu_s += time.process_time() - t0
-            m = evaluate(step)
-            t0 = time.process_time()
-        if logger is not None and (m or step % 50 == 0 or step == cfg.steps):
-            logger.log(step=step, loss_d=f"{loss_d.item():.4f}", loss_g=f"{loss_g.item():.4f}",
-                       fid=m.get("fid", ""), **{"is": m.get("is", "")})
-        if step == stop_at or step == cfg.steps or (cfg.ckpt_every and step % cfg.ckpt_every == 0):
-            if not m:
-                cpu_s += time.process_time() - t0
-                t0 = time.process_time()
-            checkpoint()
-        if step == stop_at:
-            break
-    if world > 1:
-        cleanup_distributed()
-    return {"G": G, "D": D, "G_ema": G_ema, "history": history, "step": step, "cpu_s": cpu_s}
-
-
-def _parse_value(text: str):
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
+    bar = progress_bar(start, stop, main and cfg.progress)
+    for step, (x_real, y_real) in enumerate(loader, start=start):
+        with clock.step():
+            x_real, y_real = x_real.to(device, non_blocking=True), y_real.to(device, non_blocking=True)
+            # --- D step: hinge loss on real and fake images, one forward for both (DDP-friendly) ---
+            z = torch.randn(B, cfg.z_dim, device=device)
+            y_fake = torch.randint(cfg.num_classes, (B,), device=device)
+            with torch.autocast(device.type, enabled=use_amp):
+                with torch.no_grad():
+                    x_fake = Gm(z, y_fake)
+                scores = Dm(torch.cat([x_real, x_fake.to(x_real.dtype)]), torch.cat([y_real, y_fake]))
+                loss_d = d_hinge_loss(*scores.float().chunk(2))
+            opt_d.zero_grad(set_to_none=True)
+            scaler_d.scale(loss_d).backward()
+            scaler_d.step(opt_d)
+            scaler_d.update()
+            # --- G step: fool D on fresh samples ---
+            z = torch.randn(B, cfg.z_dim, device=device)
+            y_fake = torch.randint(cfg.num_classes, (B,), device=device)
+            with torch.autocast(device.type, enabled=use_amp):
+                loss_g = g_hinge_loss(Dm(Gm(z, y_fake), y_fake).float())
+            opt_g.zero_grad(set_to_none=True)
+            scaler_g.scale(loss_g).backward()
+            scaler_g.step(opt_g)
+            scaler_g.update()
+            ema_update(G_ema, G, cfg.ema_decay if step >= cfg.ema_start else 0.0)
+        done = step + 1
+        m = evaluate(done) if cfg.eval_every and (done % cfg.eval_every == 0 or done == cfg.steps) else {}
+        if main and (m or done % cfg.log_every == 0 or done == stop):
+            bar.set_postfix(loss_d=f"{loss_d.item():.3f}", loss_g=f"{loss_g.item():.3f}", refresh=False)
+            if logger is not None:
+                logger.log(step=done, loss_d=f"{loss_d.item():.4f}", loss_g=f"{loss_g.item():.4f}",
+                           fid=m.get("fid", ""), seconds=round(clock.seconds, 3), **{"is": m.get("is", "")})
+        bar.update(1)
+        if (cfg.ckpt_every and done % cfg.ckpt_every == 0) or done == stop:
+            checkpoint(done)
+    bar.close()
+    cleanup_distributed()
+    return {"G": G, "D": D, "G_ema": G_ema, "history": history, "step": done, "seconds": clock.seconds,
+            "seconds_per_step": clock.seconds_per_step}
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m hamlib.gan.train", description=__doc__.split("\n\n")[0])
-    p.add_argument("--config", default="quick", choices=sorted(CONFIGS))
-    p.add_argument("--out", dest="out_dir", default="runs/hamgan", help="checkpoints and log.csv go here")
-    p.add_argument("--resume", action="store_true", help="continue from <out>/ckpt.pt")
-    p.add_argument("--device", default=None, help="e.g. cpu (default: CUDA if present)")
+    p = config_parser("python -m hamlib.gan.train", __doc__.split("\n\n")[0], CONFIGS)
     p.add_argument("--no-eval", action="store_true", help="skip FID/IS (digits: trains a small classifier first)")
     p.add_argument("--inception", default=None, help="local torchvision-layout Inception-v3 weights for FID/IS")
-    for f in dataclasses.fields(GANConfig):
-        if f.name != "out_dir":
-            p.add_argument(f"--{f.name}", type=_parse_value, default=None, help=f"GANConfig.{f.name}")
-    args = vars(p.parse_args(argv))
-    name, resume, device, no_eval = args.pop("config"), args.pop("resume"), args.pop("device"), args.pop("no_eval")
-    inception = args.pop("inception")
-    cfg = get_config(name, **{k: v for k, v in args.items() if v is not None})
+    args = p.parse_args(argv)
+    cfg = config_from_args(CONFIGS[args.config], args)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     extractor = real_stats = dataset = None
-    if cfg.eval_every and not no_eval and (inception or cfg.data == "digits"):
+    if cfg.eval_every and not args.no_eval and (args.inception or cfg.data == "digits"):
         from .metrics import extract, feature_stats, train_classifier
         dataset = dataset_from_config(cfg.data, cfg.data_root, cfg.resolution)
-        if inception:  # real statistics from eval_samples images spread over the data set
+        if args.inception:  # real statistics from eval_samples images spread over the data set
             from .inception import inception_v3
-            extractor = inception_v3(inception)
+            extractor = inception_v3(args.inception)
             idx = torch.linspace(0, len(dataset) - 1, min(cfg.eval_samples, len(dataset))).long().tolist()
             real = torch.stack([dataset[i][0] for i in idx])
         else:          # digits: a small classifier trained on the same data
             extractor = train_classifier(dataset, cfg.num_classes, seed=cfg.seed)
             real = dataset.tensors[0]
         real_stats = feature_stats(extract(extractor, real)[0].numpy())
-    dev = torch.device(device) if device else None
-    out = train(cfg, dataset=dataset, extractor=extractor, real_stats=real_stats, resume=resume, device=dev)
+    out = train(cfg, dataset=dataset, extractor=extractor, real_stats=real_stats)
     if is_main_process():
         for row in out["history"]:
             log.info("step %d  FID %.3f  IS %.3f", row["step"], row["fid"], row["is"])
-        log.info("trained %d steps in %.1f CPU s; checkpoint in %s", out["step"], out["cpu_s"], cfg.out_dir)
+        log.info("step %d, %.3f s/step; checkpoint in %s", out["step"], out["seconds_per_step"], cfg.out_dir)
+    return out
 
 
 if __name__ == "__main__":

@@ -1,28 +1,28 @@
-"""HamNet trainer: `python -m hamlib.seg.train --config quick` (or voc_stage1, voc_stage2, voc).
+"""HamNet trainer: `python -m hamlib.seg.train --config quick` (or legend_full, voc_stage1, voc_stage2, voc).
 
-- One dataclass config (`TrainConfig`) and named configs (functions returning one):
-  "quick" (CPU, the synthetic colour-by-legend task, a few minutes) and the reference VOC
-  recipe in two stages, "voc_stage1" (trainaug, 60k iterations) and "voc_stage2"
-  (trainval, 20k iterations at lr / 10, starting from stage 1); "voc" runs both.
+- One dataclass config (`TrainConfig`) and named configs (functions returning one, in `CONFIGS`):
+  "quick" (CPU, the synthetic colour-by-legend task, under a minute), "legend_full" (the harder
+  task at GPU scale) and the reference VOC recipe in two stages, "voc_stage1" (trainaug, 60k
+  iterations) and "voc_stage2" (trainval, 20k iterations at lr / 10, starting from stage 1);
+  "voc" runs both.
 - SGD with the reference's parameter groups: conv/linear weights get weight decay, norm
   parameters none, conv biases twice the learning rate and no decay; poly schedule
   lr_t = lr (1 - t / T)^0.9.
-- AMP on CUDA only; checkpoint + resume (out_dir/last.pt, RNG states included, data order a
-  function of (seed, step)); tqdm progress; CSV log (out_dir/log.csv) of loss, lr and mIoU.
+- AMP on CUDA only; checkpoint out_dir/last.pt (RNG states included, data order a function of
+  (seed, step)), `--resume` continues from it bit for bit; tqdm progress; CSV log
+  (out_dir/log.csv) of loss, lr, mIoU and training seconds; `--compile` trains through torch.compile.
 - torchrun + DistributedDataParallel; SyncBatchNorm on CUDA (PyTorch's SyncBatchNorm has
   no CPU kernel, so on CPU each process keeps its own BN statistics).
 
+The idiom (configs, checkpoint, resume, stop_after, timing) is HamGAN's too: see hamlib/train.py.
 Command line: `--config NAME`, then `--set key=value` overrides on dotted paths, e.g.
 `--set steps=200 --set model.head.context=attention --set model.head.ham.grad=bptt`.
 """
 
 from __future__ import annotations
 
-import argparse
-import ast
 import dataclasses
 import logging
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,10 +30,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
-from tqdm.auto import tqdm
 
-from ..train import (CSVLogger, StepBatches, cleanup_distributed, is_main_process, load_checkpoint,
-                     pick_device, save_checkpoint, seed_everything, setup_distributed)
+from ..train import (CSVLogger, StepBatches, StepClock, cleanup_distributed, config_from_args, config_parser,
+                     is_main_process, load_checkpoint, named_config, pick_device, progress_bar, save_checkpoint,
+                     seed_everything, setup_distributed)
 from .data import IGNORE, TrainAugment, VOCSegmentation, eval_transform, pad_collate
 from .heads import HeadConfig
 from .metrics import evaluate
@@ -67,18 +67,19 @@ class TrainConfig:
     eval_batch_size: int = 1
     eval_scales: tuple = (1.0,)
     eval_flip: bool = False
-    log_every: int = 20
-    ckpt_every: int = 1000             # 0: only at the end
+    log_every: int = 20                # a CSV row every log_every steps (and at evaluations, at the stop)
+    ckpt_every: int = 1000             # 0: only when the run stops
     stop_after: int | None = None      # stop (with a checkpoint) after this step: a time-sliced job
-    out_dir: str = "runs/hamnet"
-    resume: bool = True                # continue from out_dir/last.pt if it exists
+    out_dir: str | None = "runs/hamnet"  # last.pt and log.csv; None writes nothing
+    resume: bool = False               # continue from out_dir/last.pt if it exists (--resume)
     init_from: str | None = None       # start from these model weights (stage 2 from stage 1)
     seed: int = 0
-    device: str | None = None
+    device: str | None = None          # None: CUDA if present, else CPU
     workers: int = 0
     amp: bool = True                   # mixed precision, CUDA only
     channels_last: bool = False
-    progress: bool = True
+    compile: bool = False              # train through torch.compile (--compile)
+    progress: bool = True              # tqdm bar (also off with TQDM_DISABLE=1)
 
 
 # ---------------------------------------------------------------------------
@@ -89,9 +90,9 @@ def quick() -> TrainConfig:
     """CPU, under a minute: a tiny ResNet + HamNet head with 1x1 squeeze/align (receptive field
     35 px < the task's min_dist 36) on 64 x 64 colour-by-legend images (one legend colour).
 
-    The Hamburger uses NMF's default gradient ("bptt"): trained from scratch on this task
-    the paper's one-step gradient learned much less (`python -m hamlib.seg.grad_table`
-    measures every solver and mode; the README quotes the table).
+    The Hamburger uses NMF's default gradient ("bptt"), the one that learned the task from
+    scratch; the measurements behind that choice are `python -m hamlib.seg.grad_table`'s
+    table in the README ("Choosing the gradient").
     """
     head = HeadConfig(context="ham", channels=64, align_channels=32, kernel=1,
                       ham=dict(ham="nmf", rank=8, steps=6))
@@ -139,19 +140,9 @@ CONFIGS = {"quick": quick, "legend_full": legend_full, "voc_stage1": voc_stage1,
 RECIPES = {"voc": ("voc_stage1", "voc_stage2")}
 
 
-def override(cfg, key: str, value):
-    """Set a dotted key (e.g. "model.head.ham.grad") on nested dataclasses/dicts; returns cfg."""
-    *path, last = key.split(".")
-    obj = cfg
-    for p in path:
-        obj = obj[p] if isinstance(obj, dict) else getattr(obj, p)
-    if isinstance(obj, dict):
-        obj[last] = value
-    elif not hasattr(obj, last):
-        raise ValueError(f"unknown config key {key!r}")
-    else:
-        setattr(obj, last, value)
-    return cfg
+def get_config(name: str = "quick", **overrides) -> TrainConfig:
+    """A named config with field overrides, e.g. get_config("quick", steps=100, seed=1)."""
+    return named_config(CONFIGS, name, **overrides)
 
 
 # ---------------------------------------------------------------------------
@@ -215,14 +206,16 @@ def build_datasets(cfg: TrainConfig):
 # ---------------------------------------------------------------------------
 
 def train(cfg: TrainConfig, datasets=None) -> dict:
-    """Train (or resume) and evaluate. Returns {"step", "miou", "history", "seconds_per_step", "model"}.
+    """Train (or resume) and evaluate. Returns {"step", "miou", "history", "seconds",
+    "seconds_per_step", "model"}: history holds one {"step", "miou", "seconds"} per evaluation,
+    seconds the training steps' wall-clock total (a resumed run's included), seconds_per_step
+    this call's own average.
 
     `datasets` = (train_set, val_set) reuses data already built (notebooks that train many
     heads on one synthetic set); by default they are built from the config.
     """
     rank, world, device = setup_distributed(pick_device(cfg.device) if cfg.device else None)
     main = is_main_process()
-    out = Path(cfg.out_dir)
     seed_everything(cfg.seed)                     # the same initial weights on every process
     model = build_model(cfg.model).to(device)
     if cfg.channels_last:
@@ -233,22 +226,26 @@ def train(cfg: TrainConfig, datasets=None) -> dict:
     use_amp = cfg.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
 
-    start, ckpt = 0, out / "last.pt"
-    if cfg.resume and ckpt.is_file():
+    start, history, seconds = 0, [], 0.0
+    ckpt = Path(cfg.out_dir) / "last.pt" if cfg.out_dir else None
+    if cfg.resume and ckpt is not None and ckpt.is_file():
         state = load_checkpoint(ckpt, map_location=device)   # restores the RNG states too
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])
-        start = state["step"]
+        start, history, seconds = state["step"], state.get("history", []), state.get("seconds", 0.0)
         log.info("resumed from %s at step %d", ckpt, start)
     else:
         if cfg.init_from:
             model.load_state_dict(load_checkpoint(cfg.init_from, map_location=device, restore_rng=False)["model"])
         seed_everything(cfg.seed + rank)          # per-process randomness (dropout, random bases)
-    net = DDP(model) if world > 1 else model
+    ddp = DDP(model) if world > 1 else model
+    net = torch.compile(ddp) if cfg.compile else ddp   # trains; evaluation and checkpoints use the plain model
 
     train_set, val_set = datasets or build_datasets(cfg)
-    batches = SeededStepBatches(len(train_set), cfg.batch_size, cfg.seed, start, cfg.steps, rank, world)
+    stop = cfg.steps if cfg.stop_after is None else min(cfg.steps, cfg.stop_after)
+    # the loader yields exactly the batches of steps start .. stop - 1: none is fetched and dropped
+    batches = SeededStepBatches(len(train_set), cfg.batch_size, cfg.seed, start, stop, rank, world)
     collate = pad_collate if cfg.dataset == "voc" else None
     # own generators: iterating a DataLoader must not draw from the global RNG (resume)
     loader = torch.utils.data.DataLoader(train_set, batch_sampler=batches, num_workers=cfg.workers,
@@ -256,82 +253,59 @@ def train(cfg: TrainConfig, datasets=None) -> dict:
     val_loader = torch.utils.data.DataLoader(
         torch.utils.data.Subset(val_set, range(rank, len(val_set), world)),
         batch_size=cfg.eval_batch_size, collate_fn=collate, generator=torch.Generator().manual_seed(cfg.seed))
-    fields = ["step", "loss", "lr", "miou", "seconds"]
-    logger = CSVLogger(out / "log.csv", fields, resume_step=start) if main else None
-    stop = cfg.steps if cfg.stop_after is None else min(cfg.steps, cfg.stop_after)
-
-    def run_eval():
-        return evaluate(net, val_loader, train_set.num_classes, device, cfg.eval_scales, cfg.eval_flip)["miou"]
+    logger = None
+    if main and ckpt is not None:
+        logger = CSVLogger(ckpt.parent / "log.csv", ["step", "loss", "lr", "miou", "seconds"], resume_step=start)
 
     def checkpoint(step):
-        if main:
-            save_checkpoint(ckpt, model=model.state_dict(), optimizer=opt.state_dict(),
-                            scaler=scaler.state_dict(), step=step, config=dataclasses.asdict(cfg))
+        if main and ckpt is not None:
+            save_checkpoint(ckpt, model=model.state_dict(), optimizer=opt.state_dict(), scaler=scaler.state_dict(),
+                            step=step, history=history, seconds=clock.seconds, config=dataclasses.asdict(cfg))
 
-    history, t0, t_train, miou = [], time.perf_counter(), 0.0, float("nan")
+    clock, miou, done = StepClock(seconds), float("nan"), start
+    bar = progress_bar(start, stop, main and cfg.progress)
     net.train()
-    bar = tqdm(total=stop, initial=start, disable=not (main and cfg.progress), desc="train")
-    step = start
     for step, (x, y) in enumerate(loader, start=start):
-        if step >= stop:
-            break
-        tic = time.perf_counter()
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        if cfg.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        lr = poly_lr(cfg.lr, step, cfg.steps, cfg.power)
-        for g in opt.param_groups:
-            g["lr"] = lr * g["lr_mult"]
-        with torch.autocast(device.type, enabled=use_amp):
-            loss = F.cross_entropy(net(x), y, ignore_index=IGNORE)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss is {loss.item()} at step {step}")
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
-        t_train += time.perf_counter() - tic
+        with clock.step():
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            if cfg.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            lr = poly_lr(cfg.lr, step, cfg.steps, cfg.power)
+            for g in opt.param_groups:
+                g["lr"] = lr * g["lr_mult"]
+            with torch.autocast(device.type, enabled=use_amp):
+                loss = F.cross_entropy(net(x), y, ignore_index=IGNORE)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss is {loss.item()} at step {step}")
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
         done = step + 1
         evaluated = (cfg.eval_every and done % cfg.eval_every == 0) or done == cfg.steps
         if evaluated:
-            miou = run_eval()
+            miou = evaluate(ddp, val_loader, train_set.num_classes, device, cfg.eval_scales, cfg.eval_flip)["miou"]
+            history.append(dict(step=done, miou=miou, seconds=clock.seconds))
         if main and (done % cfg.log_every == 0 or evaluated or done == stop):
-            row = dict(step=done, loss=round(loss.item(), 5), lr=lr, miou=miou if evaluated else "",
-                       seconds=round(time.perf_counter() - t0, 2))
-            logger.log(**row)
-            history.append(row)
-            bar.set_postfix(loss=f"{loss.item():.3f}", miou=f"{miou:.3f}")
+            bar.set_postfix(loss=f"{loss.item():.3f}", miou=f"{miou:.3f}", refresh=False)
+            if logger is not None:
+                logger.log(step=done, loss=round(loss.item(), 5), lr=lr, miou=miou if evaluated else "",
+                           seconds=round(clock.seconds, 3))
         bar.update(1)
         if (cfg.ckpt_every and done % cfg.ckpt_every == 0) or done == stop:
             checkpoint(done)
     bar.close()
-    ran = max(step + 1 - start, 1) if stop > start else 0
-    result = dict(step=min(stop, cfg.steps), miou=miou, history=history,
-                  seconds_per_step=t_train / ran if ran else float("nan"), model=model)
     cleanup_distributed()
-    return result
+    return dict(step=done, miou=miou, history=history, seconds=clock.seconds,
+                seconds_per_step=clock.seconds_per_step, model=model)
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", default="quick", choices=sorted([*CONFIGS, *RECIPES]))
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config field, e.g. steps=100 or model.head.context=none")
+    p = config_parser("python -m hamlib.seg.train", __doc__.split("\n\n")[0], [*CONFIGS, *RECIPES])
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for name in RECIPES.get(args.config, (args.config,)):
-        cfg = CONFIGS[name]()
-        for kv in args.set:
-            if "=" not in kv:
-                raise ValueError(f"--set expects KEY=VALUE, got {kv!r}")
-            k, v = kv.split("=", 1)
-            try:
-                v = ast.literal_eval(v)
-            except (ValueError, SyntaxError):
-                pass                                    # a plain string
-            override(cfg, k, v)
-        res = train(cfg)
+        res = train(config_from_args(CONFIGS[name], args))
         if is_main_process():
             log.info("%s: step %d, mIoU %.4f, %.3f s/step", name, res["step"], res["miou"], res["seconds_per_step"])
     return res
