@@ -36,12 +36,20 @@ EPS = 1e-6  # in denominators only, as in the reference
 # One solver = init_coef + step + final. All take and return Ct (B, r, N) and
 # are pure, except where called with inplace=True (the modules' no-gradient
 # loop, which owns its buffers): then NMF's updates overwrite D and Ct.
+# s (B, 1, 1), where given, makes a step run on X / s without materialising
+# it: each product with X is divided by s (on the result, so that neither the
+# forward nor the backward overflows; the modules' scale-aware solve, see
+# `_MD2D._reconstruct`; s is a power of two, so the division is exact).
 # ----------------------------------------------------------------------------
 
 
 def _bmm_t(A, B):
     """A^T B for batched A (b, m, k), B (b, m, n) -> (b, k, n), no copy."""
     return torch.bmm(A.mT, B)
+
+
+def _over(A, s):
+    return A if s is None else A / s
 
 
 # ---- NMF: Lee-Seung multiplicative updates for min ||X - D C^T||_F^2 -------
@@ -52,26 +60,26 @@ def nmf_init_coef(X, D):
     return F.softmax(_bmm_t(D, X), dim=1)
 
 
-def nmf_coef_step(X, D, Ct, inplace=False):
+def nmf_coef_step(X, D, Ct, inplace=False, s=None):
     """C <- C * (X^T D) / (C D^T D + eps). inplace=True overwrites Ct."""
-    num = _bmm_t(D, X)                   # (B, r, d) @ (B, d, N) -> (B, r, N)
+    num = _over(_bmm_t(D, X), s)         # (B, r, d) @ (B, d, N) -> (B, r, N)
     den = torch.bmm(_bmm_t(D, D), Ct)    # (B, r, r) @ (B, r, N) -> (B, r, N)
     if inplace:
         return Ct.mul_(num).div_(den.add_(EPS))
     return Ct * num / (den + EPS)
 
 
-def nmf_bases_step(X, D, Ct, inplace=False):
+def nmf_bases_step(X, D, Ct, inplace=False, s=None):
     """D <- D * (X C) / (D C^T C + eps). inplace=True overwrites D."""
-    num = torch.bmm(X, Ct.mT)                  # (B, d, N) @ (B, N, r) -> (B, d, r)
+    num = _over(torch.bmm(X, Ct.mT), s)        # (B, d, N) @ (B, N, r) -> (B, d, r)
     den = torch.bmm(D, torch.bmm(Ct, Ct.mT))   # (B, d, r) @ (B, r, r) -> (B, d, r)
     if inplace:
         return D.mul_(num).div_(den.add_(EPS))
     return D * num / (den + EPS)
 
 
-def nmf_final(X, D, Ct):
-    return nmf_coef_step(X, D, Ct)
+def nmf_final(X, D, Ct, s=None):
+    return nmf_coef_step(X, D, Ct, s=s)
 
 
 # ---- VQ: soft, cosine-similarity k-means ------------------------------------
@@ -79,9 +87,12 @@ def nmf_final(X, D, Ct):
 # forward, not once per step, and Xn (as large as X) is never materialised.
 
 
-def _inv_norm(X, eps=1e-12):
-    # 1 / ||x_n|| for every position: (B, d, N) -> (B, 1, N), as F.normalize
-    return 1.0 / X.norm(dim=1, keepdim=True).clamp_min(eps)
+def _inv_norm(X, s=None, eps=1e-12):
+    # 1 / ||x_n|| for every position: (B, d, N) -> (B, 1, N), as F.normalize; with s,
+    # 1 / (s ||x_n / s||), which neither overflows nor underflows (X / s is transient)
+    if s is None:
+        return 1.0 / X.norm(dim=1, keepdim=True).clamp_min(eps)
+    return 1.0 / s / (X / s).norm(dim=1, keepdim=True).clamp_min(eps)
 
 
 def _soft_assign(X, D, inv_t, x_scale=None):
@@ -103,14 +114,16 @@ def vq_coef_step(X, D, inv_t=100.0, x_scale=None):
     return _normalise_over_N(_soft_assign(X, F.normalize(D, dim=1, eps=EPS), inv_t, x_scale))
 
 
-def vq_bases_step(X, Ct):
+def vq_bases_step(X, Ct, s=None):
     """D = X C, the weighted centroids: (B, d, N) @ (B, N, r) -> (B, d, r)."""
-    return torch.bmm(X, Ct.mT)
+    return _over(torch.bmm(X, Ct.mT), s)
 
 
-def _final_inv_norm(X):
-    # 1 / (||x_n|| + eps), a constant for autograd: (B, d, N) -> (B, 1, N)
-    return 1.0 / (X.detach().norm(dim=1, keepdim=True) + EPS)
+def _final_inv_norm(X, s=None):
+    # 1 / (||x_n|| + eps), a constant for autograd: (B, d, N) -> (B, 1, N); with s, that of X / s, over s
+    if s is None:
+        return 1.0 / (X.detach().norm(dim=1, keepdim=True) + EPS)
+    return 1.0 / s / ((X.detach() / s).norm(dim=1, keepdim=True) + EPS)
 
 
 def vq_final(X, D, Ct=None, inv_t=100.0, x_scale=None):
@@ -134,19 +147,19 @@ def cd_coef_step(X, D, inv_t=100.0, x_scale=None):
     return _normalise_over_N(_soft_assign(X, D, inv_t, x_scale))
 
 
-def cd_bases_step(X, Ct):
+def cd_bases_step(X, Ct, s=None):
     """D = normalise_columns(X C): spherical k-means centroids."""
-    return F.normalize(torch.bmm(X, Ct.mT), dim=1, eps=EPS)
+    return F.normalize(_over(torch.bmm(X, Ct.mT), s), dim=1, eps=EPS)
 
 
-def cd_final(X, D, Ct=None, beta=0.1):
+def cd_final(X, D, Ct=None, beta=0.1, s=None):
     """C^T = (D^T D + beta I)^-1 D^T X: one (r x r) solve with N right-hand sides.
 
     beta > 0 keeps the matrix positive definite, so the solve skips torch.linalg.solve's
     singularity check (a host sync on accelerators)."""
     r = D.shape[-1]
     A = _bmm_t(D, D) + beta * torch.eye(r, dtype=D.dtype, device=D.device)
-    return torch.linalg.solve_ex(A, _bmm_t(D, X)).result  # (B, r, r) \ (B, r, N) -> (B, r, N)
+    return torch.linalg.solve_ex(A, _over(_bmm_t(D, X), s)).result  # (B, r, r) \ (B, r, N) -> (B, r, N)
 
 
 class Solver(NamedTuple):
@@ -177,20 +190,24 @@ def make_solver(kind, X, inv_t=100.0, beta=0.1, scale=None) -> Solver:
     scale: None, or a (B, 1, 1) tensor s: the solver then runs on X / s (NMF's initial
     softmax still reads X, as without it) and returns the factors of X / s.
     """
-    X0, X = X, (X if scale is None else X / scale)
+    s = scale
     if kind == "nmf":
-        return Solver(lambda D: nmf_init_coef(X0, D), lambda D, Ct, inplace=False: nmf_coef_step(X, D, Ct, inplace),
-                      lambda D, Ct, inplace=False: nmf_bases_step(X, D, Ct, inplace),
-                      lambda D, Ct: nmf_final(X, D, Ct))
+        return Solver(lambda D: nmf_init_coef(X, D),
+                      lambda D, Ct, inplace=False: nmf_coef_step(X, D, Ct, inplace, s),
+                      lambda D, Ct, inplace=False: nmf_bases_step(X, D, Ct, inplace, s),
+                      lambda D, Ct: nmf_final(X, D, Ct, s))
     if kind not in ("vq", "cd"):
         raise ValueError(f"unknown solver {kind!r}: expected 'nmf', 'vq' or 'cd'")
-    s = _inv_norm(X)
+    x_scale = _inv_norm(X, s)
     init = lambda D: None  # noqa: E731  the VQ and CD steps need no initial coefficients
     if kind == "vq":
-        return Solver(init, lambda D, Ct, inplace=False: vq_coef_step(X, D, inv_t, s),
-                      lambda D, Ct, inplace=False: vq_bases_step(X, Ct), lambda D, Ct: vq_final(X, D, Ct, inv_t))
-    return Solver(init, lambda D, Ct, inplace=False: cd_coef_step(X, D, inv_t, s),
-                  lambda D, Ct, inplace=False: cd_bases_step(X, Ct), lambda D, Ct: cd_final(X, D, Ct, beta))
+        final_scale = _final_inv_norm(X, s)
+        return Solver(init, lambda D, Ct, inplace=False: vq_coef_step(X, D, inv_t, x_scale),
+                      lambda D, Ct, inplace=False: vq_bases_step(X, Ct, s),
+                      lambda D, Ct: vq_final(X, D, Ct, inv_t, final_scale))
+    return Solver(init, lambda D, Ct, inplace=False: cd_coef_step(X, D, inv_t, x_scale),
+                  lambda D, Ct, inplace=False: cd_bases_step(X, Ct, s),
+                  lambda D, Ct: cd_final(X, D, Ct, beta, s))
 
 
 # ----------------------------------------------------------------------------

@@ -645,7 +645,7 @@ def test_empty_input_gives_an_empty_output(cls, shape, validate):
 
 
 @pytest.mark.parametrize("cls", [hamlib.VQ2D, hamlib.CD2D])
-@pytest.mark.parametrize("scale", [1e20, 1e-5, 1e-30])
+@pytest.mark.parametrize("scale", [1e20, 1e-5, 1e-20])
 @pytest.mark.parametrize("spatial", [True, False])
 def test_vq_and_cd_results_scale_with_the_input(cls, scale, spatial):
     """X -> aX gives X_hat -> a X_hat at any finite float32 scale (the solve runs on X / s)."""
