@@ -87,12 +87,9 @@ def nmf_final(X, D, Ct, s=None):
 # forward, not once per step, and Xn (as large as X) is never materialised.
 
 
-def _inv_norm(X, s=None, eps=1e-12):
-    # 1 / ||x_n|| for every position: (B, d, N) -> (B, 1, N), as F.normalize; with s,
-    # 1 / (s ||x_n / s||), which neither overflows nor underflows (X / s is transient)
-    if s is None:
-        return 1.0 / X.norm(dim=1, keepdim=True).clamp_min(eps)
-    return 1.0 / s / (X / s).norm(dim=1, keepdim=True).clamp_min(eps)
+def _inv_norm(X, eps=1e-12):
+    # 1 / ||x_n|| for every position: (B, d, N) -> (B, 1, N), as F.normalize
+    return 1.0 / X.norm(dim=1, keepdim=True).clamp_min(eps)
 
 
 def _soft_assign(X, D, inv_t, x_scale=None):
@@ -119,11 +116,9 @@ def vq_bases_step(X, Ct, s=None):
     return _over(torch.bmm(X, Ct.mT), s)
 
 
-def _final_inv_norm(X, s=None):
-    # 1 / (||x_n|| + eps), a constant for autograd: (B, d, N) -> (B, 1, N); with s, that of X / s, over s
-    if s is None:
-        return 1.0 / (X.detach().norm(dim=1, keepdim=True) + EPS)
-    return 1.0 / s / ((X.detach() / s).norm(dim=1, keepdim=True) + EPS)
+def _final_inv_norm(X):
+    # 1 / (||x_n|| + eps), a constant for autograd: (B, d, N) -> (B, 1, N)
+    return 1.0 / (X.detach().norm(dim=1, keepdim=True) + EPS)
 
 
 def vq_final(X, D, Ct=None, inv_t=100.0, x_scale=None):
@@ -198,10 +193,12 @@ def make_solver(kind, X, inv_t=100.0, beta=0.1, scale=None) -> Solver:
                       lambda D, Ct: nmf_final(X, D, Ct, s))
     if kind not in ("vq", "cd"):
         raise ValueError(f"unknown solver {kind!r}: expected 'nmf', 'vq' or 'cd'")
-    x_scale = _inv_norm(X, s)
+    # the positions' norms, once: ||x_n / s|| (B, 1, N) neither overflows nor underflows (X / s is transient)
+    n = (X if s is None else X / s).norm(dim=1, keepdim=True)
+    x_scale = _over(1.0 / n.clamp_min(1e-12), s)           # 1 / ||x_n||, as `_inv_norm`
     init = lambda D: None  # noqa: E731  the VQ and CD steps need no initial coefficients
     if kind == "vq":
-        final_scale = _final_inv_norm(X, s)
+        final_scale = _over(1.0 / (n.detach() + EPS), s)   # as `_final_inv_norm`
         return Solver(init, lambda D, Ct, inplace=False: vq_coef_step(X, D, inv_t, x_scale),
                       lambda D, Ct, inplace=False: vq_bases_step(X, Ct, s),
                       lambda D, Ct: vq_final(X, D, Ct, inv_t, final_scale))
@@ -490,7 +487,7 @@ class _MD2D(nn.Module):
             x = x.transpose(1, 2)                              # (B, N, C) -> (B, C, N)
         B, S = x.shape[0], self.groups
         X = x.reshape(B * S, self.d, -1)                       # (B, C, ...) -> (B*S, d, N)
-        lo, hi = torch.aminmax(X.detach().flatten(1), dim=1)   # (B*S,): one pass gives checks and scale
+        lo, hi = X.detach().amin(dim=(1, 2)), X.detach().amax(dim=(1, 2))  # (B*S,): the checks and the scale
         if self.validate:
             self._check_values(lo, hi)
         scale = torch.maximum(hi, -lo).view(-1, 1, 1)          # max |X| per matrix: (B*S, 1, 1)
@@ -515,7 +512,7 @@ class _MD2D(nn.Module):
             raise ValueError(f"{name} needs a floating-point input, got {x.dtype}")
 
     def _check_values(self, lo, hi):
-        # NaN or inf anywhere (NaN propagates into min/max), a negative entry for NMF
+        # NaN or inf anywhere (NaN propagates into amin/amax), a negative entry for NMF
         name = type(self).__name__
         finite = torch.isfinite(lo).all() & torch.isfinite(hi).all()
         msg = f"{name} input contains NaN or inf"
@@ -568,7 +565,9 @@ class _MD2D(nn.Module):
         autograd sees is the plan of the gradient mode (`GradPlan`). Returns (D, Ct)."""
         K = self.steps if self.training else self.eval_steps
         p = grad_plan(self.grad, K, torch.is_grad_enabled() and X.requires_grad)
-        solver = make_solver(self.kind, X, self.inv_t, self.beta, scale)
+        # VQ's and CD's position norms (computed once, here) need a gradient only in whole steps
+        with torch.set_grad_enabled(torch.is_grad_enabled() and (p.tracked > 0 or p.neumann > 0)):
+            solver = make_solver(self.kind, X, self.inv_t, self.beta, scale)
         with torch.no_grad():
             Ct = None if p.differentiate_init else solver.init(D)
             for _ in range(p.free):
