@@ -635,6 +635,12 @@ class NMF2D(_MD2D):
         (no host sync): a failure surfaces as a RuntimeError at the next
         synchronisation and, on CUDA, leaves the context unusable. Shape and
         dtype checks are free and always on; validate=False skips the values.
+        Measured on the CPU (1x256x64x64, r = 32, one thread): validate=True
+        vs False within the timing noise (0.93-1.04x).
+
+    torch.compile(module, fullgraph=True) works in training and evaluation in
+    every gradient mode but "implicit" (its backward calls torch.autograd.grad,
+    which Dynamo does not trace); tests/test_compile.py checks it against eager.
 
     The solver always runs in float32 or float64: a half-precision input (for
     example under autocast) is upcast, and the output is cast back. It runs on
