@@ -15,11 +15,12 @@ MODULES = [hamlib.NMF2D, hamlib.VQ2D, hamlib.CD2D]
 
 @pytest.mark.parametrize("cls", MODULES)
 @pytest.mark.parametrize("grad", [*GRAD_MODES, 2])
-def test_forward_and_backward_match_the_cpu(cls, grad):
+@pytest.mark.parametrize("spatial", [True, False])
+def test_forward_and_backward_match_the_cpu(cls, grad, spatial):
     g = torch.Generator().manual_seed(0)
     x = torch.rand(2, 16, 6, 6, generator=g, dtype=torch.float64) + 0.1
     w = torch.randn(2, 16, 6, 6, generator=g, dtype=torch.float64)
-    m = cls(16, rank=4, steps=4, grad=grad, inv_t=10.0).double().eval()
+    m = cls(16, rank=4, steps=4, grad=grad, inv_t=10.0, spatial=spatial).double().eval()
     out = {}
     for dev in ("cpu", "cuda"):
         xi = x.to(dev).requires_grad_(True)
@@ -27,6 +28,22 @@ def test_forward_and_backward_match_the_cpu(cls, grad):
         (gx,) = torch.autograd.grad((y * w.to(dev)).sum(), xi)
         out[dev] = (y.detach().cpu(), gx.cpu())
     torch.testing.assert_close(out["cuda"], out["cpu"], rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("cls", MODULES)
+@pytest.mark.parametrize("train", [True, False])
+def test_no_host_sync_in_forward_and_backward(cls, train):
+    """validate=True (the default) checks the values with a device-side assert: with CUDA's
+    sync debug mode set to "error", any operation that waits for the device raises."""
+    m = cls(16, rank=4, steps=3).to("cuda").train(train)
+    x = torch.rand(2, 16, 8, 8, device="cuda", requires_grad=True)
+    m(x)                                            # warm up (first-call allocations, cuBLAS handles)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        m(x).square().sum().backward()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
 
 
 @pytest.mark.parametrize("ham", ["nmf", "vq", "cd"])
