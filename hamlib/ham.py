@@ -11,16 +11,16 @@ Versions (as in the paper's reference segmentation and GAN code); Z = ham(lower(
          the first d are decomposed over positions (each head's d/S channels are the
          features), the other d over channels (each head's H*W positions are the features),
          and the cheese maps 2d -> d / S
-  "gan"  spectral-normalised breads, out = x + sigma * upper(Z) with sigma = 0 at init (as
-         SAGAN), no ReLU after the sum; with num_classes, class-conditional BN after the
-         upper bread (the HamGAN generator), and forward(x, y)
+  "gan"  spectral-normalised breads (no biases), out = x + sigma * upper(Z) with sigma = 0
+         at init (as SAGAN), no ReLU after the sum; with num_classes, class-conditional BN
+         after the upper bread (the HamGAN generator), and forward(x, y)
 
-Where hamlib's "gan" block differs from the TF HamGAN reference (gan/HamGAN/ops.py, v1):
-  - it matches the reference in: no bias on either bread, Glorot-uniform conv weights
-    (spectral norm divides out their scale), the ReLU before NMF, BN after the upper bread;
-  - CD's beta is the block's `beta` argument (default 0.1, the segmentation reference's);
-    the TF reference uses 0.01: pass beta=0.01 to match it;
-  - the TF ham always draws random bases; here `bases` and `grad` are the block's options.
+The "gan" block against the TF HamGAN reference (gan/HamGAN/ops.py, sn_hamburger_v1).
+The same: no bias on either bread, Glorot-uniform conv weights (spectral norm divides out their
+scale), spectral norm from construction, ReLU before NMF only, BN after the upper bread.
+Different, each an argument: CD's beta defaults to 0.1 (the segmentation reference's; the TF
+code uses 0.01: pass beta=0.01); the TF code's gradient is the paper's one-step (grad="one-step",
+as hamlib.gan.model passes it; the block's own default is the solver's); `bases` may be "learned".
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ class Hamburger(nn.Module):
             z = torch.cat([self.ham(zs), self.ham_channel(zc)], dim=1)
         else:
             z = self.ham(z)
-        z = self.upper_bread(self.cheese(z))          # (B, d, 2d or d/S, H, W) -> (B, C, H, W)
+        z = self.upper_bread(self.cheese(z))          # (B, d or 2d, H, W) -> (B, C, H, W)
         z = self.upper_norm(z, y) if isinstance(self.upper_norm, ConditionalBatchNorm2d) else self.upper_norm(z)
         if self.version == "gan":
             return x + self.sigma * z
