@@ -12,14 +12,18 @@ product then multiplies untransposed or BLAS-transposed operands without a
 copy. The public functions return C = Ct.mT, a view.
 
 Two layers of API:
-- `nmf`, `vq`, `cd`: functional solvers on matrices (notebooks, tests).
+- `nmf`, `vq`, `cd`: functional solvers on matrices (notebooks, tests): the
+  paper's iterations exactly, pure functions.
 - `NMF2D`, `VQ2D`, `CD2D`: modules on feature maps (B, C, H, W) or token
-  sequences (B, N, C), with groups, step counts, gradient mode and bases.
+  sequences (B, N, C), with groups, step counts, gradient mode (`grad_plan`),
+  bases, input checks and a scale-aware solve.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
+from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
 import torch
@@ -29,13 +33,10 @@ import torch.nn.functional as F
 EPS = 1e-6  # in denominators only, as in the reference
 
 # ----------------------------------------------------------------------------
-# One solver = init_coef + step + final. All take/return Ct (B, r, N).
-# When gradients are off they update in place (the caller owns the buffers).
+# One solver = init_coef + step + final. All take and return Ct (B, r, N) and
+# are pure, except where called with inplace=True (the modules' no-gradient
+# loop, which owns its buffers): then NMF's updates overwrite D and Ct.
 # ----------------------------------------------------------------------------
-
-
-def _inplace() -> bool:
-    return not torch.is_grad_enabled()
 
 
 def _bmm_t(A, B):
@@ -51,20 +52,20 @@ def nmf_init_coef(X, D):
     return F.softmax(_bmm_t(D, X), dim=1)
 
 
-def nmf_coef_step(X, D, Ct):
-    """C <- C * (X^T D) / (C D^T D + eps)."""
+def nmf_coef_step(X, D, Ct, inplace=False):
+    """C <- C * (X^T D) / (C D^T D + eps). inplace=True overwrites Ct."""
     num = _bmm_t(D, X)                   # (B, r, d) @ (B, d, N) -> (B, r, N)
     den = torch.bmm(_bmm_t(D, D), Ct)    # (B, r, r) @ (B, r, N) -> (B, r, N)
-    if _inplace():
+    if inplace:
         return Ct.mul_(num).div_(den.add_(EPS))
     return Ct * num / (den + EPS)
 
 
-def nmf_bases_step(X, D, Ct):
-    """D <- D * (X C) / (D C^T C + eps)."""
+def nmf_bases_step(X, D, Ct, inplace=False):
+    """D <- D * (X C) / (D C^T C + eps). inplace=True overwrites D."""
     num = torch.bmm(X, Ct.mT)                  # (B, d, N) @ (B, N, r) -> (B, d, r)
     den = torch.bmm(D, torch.bmm(Ct, Ct.mT))   # (B, d, r) @ (B, r, r) -> (B, d, r)
-    if _inplace():
+    if inplace:
         return D.mul_(num).div_(den.add_(EPS))
     return D * num / (den + EPS)
 
@@ -107,9 +108,20 @@ def vq_bases_step(X, Ct):
     return torch.bmm(X, Ct.mT)
 
 
-def vq_final(X, D, Ct=None, inv_t=100.0):
-    """C = softmax_r(t Xn^T Dn), the norm of X a constant for autograd, C not normalised."""
-    x_scale = 1.0 / (X.detach().norm(dim=1, keepdim=True) + EPS)
+def _final_inv_norm(X):
+    # 1 / (||x_n|| + eps), a constant for autograd: (B, d, N) -> (B, 1, N)
+    return 1.0 / (X.detach().norm(dim=1, keepdim=True) + EPS)
+
+
+def vq_final(X, D, Ct=None, inv_t=100.0, x_scale=None):
+    """C = softmax_r(t diag(x_scale) X^T Dn), C not normalised over N.
+
+    x_scale defaults to 1 / (||x_n|| + eps) computed from X.detach(), as the reference
+    (`x.detach()`): in every gradient mode this factor is a constant for autograd, and
+    everything else (X through X^T Dn, D, the earlier steps) is differentiated. So "bptt"
+    is the exact derivative of the forward with the final step's position norms held fixed.
+    """
+    x_scale = _final_inv_norm(X) if x_scale is None else x_scale
     return _soft_assign(X, F.normalize(D, dim=1, eps=EPS), inv_t, x_scale)
 
 
@@ -128,19 +140,23 @@ def cd_bases_step(X, Ct):
 
 
 def cd_final(X, D, Ct=None, beta=0.1):
-    """C^T = (D^T D + beta I)^-1 D^T X: one (r x r) solve with N right-hand sides."""
+    """C^T = (D^T D + beta I)^-1 D^T X: one (r x r) solve with N right-hand sides.
+
+    beta > 0 keeps the matrix positive definite, so the solve skips torch.linalg.solve's
+    singularity check (a host sync on accelerators)."""
     r = D.shape[-1]
     A = _bmm_t(D, D) + beta * torch.eye(r, dtype=D.dtype, device=D.device)
-    return torch.linalg.solve(A, _bmm_t(D, X))  # (B, r, r) \ (B, r, N) -> (B, r, N)
+    return torch.linalg.solve_ex(A, _bmm_t(D, X)).result  # (B, r, r) \ (B, r, N) -> (B, r, N)
 
 
 class Solver(NamedTuple):
     """One solver bound to one X. Coefficients are Ct (B, r, N) throughout.
 
-    init(D) -> Ct         initial coefficients (None where the steps need none)
-    coef(D, Ct) -> Ct     the coefficient half of a loop iteration
-    bases(D, Ct) -> D     the bases half
-    final(D, Ct) -> Ct    the final coefficient step, the one the paper differentiates
+    init(D) -> Ct                 initial coefficients (None where the steps need none)
+    coef(D, Ct, inplace) -> Ct    the coefficient half of a loop iteration
+    bases(D, Ct, inplace) -> D    the bases half
+    final(D, Ct) -> Ct            the final coefficient step, the one the paper differentiates
+    inplace=True (default False) lets NMF overwrite its argument: the no-gradient loop only.
     """
 
     init: Callable
@@ -148,27 +164,33 @@ class Solver(NamedTuple):
     bases: Callable
     final: Callable
 
-    def step(self, D, Ct):
+    def step(self, D, Ct, inplace=False):
         """One loop iteration: coefficients first, then bases."""
-        Ct = self.coef(D, Ct)
-        return self.bases(D, Ct), Ct
+        Ct = self.coef(D, Ct, inplace)
+        return self.bases(D, Ct, inplace), Ct
 
 
-def make_solver(kind, X, inv_t=100.0, beta=0.1) -> Solver:
+def make_solver(kind, X, inv_t=100.0, beta=0.1, scale=None) -> Solver:
     """The solver `kind` ("nmf", "vq", "cd") bound to this X. What depends on X alone
-    (the positions' norms) is computed once here, not once per step."""
+    (the positions' norms) is computed once here, not once per step.
+
+    scale: None, or a (B, 1, 1) tensor s: the solver then runs on X / s (NMF's initial
+    softmax still reads X, as without it) and returns the factors of X / s.
+    """
+    X0, X = X, (X if scale is None else X / scale)
     if kind == "nmf":
-        return Solver(lambda D: nmf_init_coef(X, D), lambda D, Ct: nmf_coef_step(X, D, Ct),
-                      lambda D, Ct: nmf_bases_step(X, D, Ct), lambda D, Ct: nmf_final(X, D, Ct))
+        return Solver(lambda D: nmf_init_coef(X0, D), lambda D, Ct, inplace=False: nmf_coef_step(X, D, Ct, inplace),
+                      lambda D, Ct, inplace=False: nmf_bases_step(X, D, Ct, inplace),
+                      lambda D, Ct: nmf_final(X, D, Ct))
     if kind not in ("vq", "cd"):
         raise ValueError(f"unknown solver {kind!r}: expected 'nmf', 'vq' or 'cd'")
     s = _inv_norm(X)
     init = lambda D: None  # noqa: E731  the VQ and CD steps need no initial coefficients
     if kind == "vq":
-        return Solver(init, lambda D, Ct: vq_coef_step(X, D, inv_t, s), lambda D, Ct: vq_bases_step(X, Ct),
-                      lambda D, Ct: vq_final(X, D, Ct, inv_t))
-    return Solver(init, lambda D, Ct: cd_coef_step(X, D, inv_t, s), lambda D, Ct: cd_bases_step(X, Ct),
-                  lambda D, Ct: cd_final(X, D, Ct, beta))
+        return Solver(init, lambda D, Ct, inplace=False: vq_coef_step(X, D, inv_t, s),
+                      lambda D, Ct, inplace=False: vq_bases_step(X, Ct), lambda D, Ct: vq_final(X, D, Ct, inv_t))
+    return Solver(init, lambda D, Ct, inplace=False: cd_coef_step(X, D, inv_t, s),
+                  lambda D, Ct, inplace=False: cd_bases_step(X, Ct), lambda D, Ct: cd_final(X, D, Ct, beta))
 
 
 # ----------------------------------------------------------------------------
@@ -189,8 +211,6 @@ def _run(kind, X, D, C, steps, final, inv_t=100.0, beta=0.1):
     _check_matrices(X, D, C)
     solver = make_solver(kind, X, inv_t, beta)
     Ct = solver.init(D) if C is None else C.mT
-    if _inplace():  # never mutate the caller's tensors
-        D, Ct = D.clone(), (None if Ct is None else Ct.clone())
     for _ in range(steps):
         D, Ct = solver.step(D, Ct)
     if final:
@@ -225,8 +245,10 @@ def cd(X, D, steps=6, inv_t=100.0, beta=0.1, final=False):
 
     Each step: C = softmax_r(t Xn^T D), columns normalised over N,
     D = normalise_columns(X C). `final=True` ends with the ridge regression
-    C = X^T D (D^T D + beta I)^-1. Returns (D, C).
+    C = X^T D (D^T D + beta I)^-1, beta > 0. Returns (D, C).
     """
+    if not beta > 0:
+        raise ValueError(f"beta must be > 0 (the ridge keeps D^T D + beta I invertible), got {beta!r}")
     return _run("cd", X, D, None, steps, final, inv_t=inv_t, beta=beta)
 
 
@@ -270,7 +292,7 @@ class _Neumann(torch.autograd.Function):
         return None, None, None, None, uD, uCt
 
 
-def _implicit_step(solver, X, D, Ct, terms):
+def _implicit_step(solver, D, Ct, terms):
     """One solver step from the (detached) state (D, Ct), differentiable in X, whose
     gradient is then corrected by `terms` Neumann terms of the step's Jacobian."""
     if Ct is None:  # VQ / CD before any step: their coefficient update does not read C
@@ -282,10 +304,59 @@ def _implicit_step(solver, X, D, Ct, terms):
 
 
 # ----------------------------------------------------------------------------
-# Modules
+# Gradient modes: which part of the K steps autograd sees
 # ----------------------------------------------------------------------------
 
 GRAD_MODES = ("one-step", "one-step-bases", "implicit", "bptt")
+
+
+@dataclass(frozen=True)
+class GradPlan:
+    """How `_MD2D._solve` runs K steps and the final coefficient step (always differentiated):
+
+      without gradient: the initial coefficients (unless `differentiate_init`), `free`
+        steps in place, and with `split_last` the last step's coefficient update;
+      with gradient: the initial coefficients (NMF's softmax) if `differentiate_init`,
+        the last step's bases update if `split_last`, one step whose gradient is
+        corrected by `neumann` Neumann terms if `neumann` > 0, then `tracked` steps.
+
+    grad              free  tracked  split  neumann  init  autograd sees     memory  backward
+    "one-step"        K     0        -      0        -     the final step    flat    flat
+    "one-step-bases"  K-1   0        yes    0        -     + last bases      flat    flat
+    int 0 < k < K     K-k   k        -      0        -     + last k steps    ~ k     ~ k
+    "implicit"        K-1   0        -      K        -     + last step, IFT  flat    ~ K
+    "bptt", k >= K    0     K        -      0        yes   everything        ~ K     ~ K
+
+    With K = 0, "one-step-bases", "implicit" and k = 0 are "one-step". With gradients off
+    (torch.no_grad, or an input that needs no gradient) every step runs free.
+    """
+
+    free: int
+    tracked: int = 0
+    split_last: bool = False
+    neumann: int = 0
+    differentiate_init: bool = False
+
+
+def grad_plan(grad, K, differentiate=True) -> GradPlan:
+    """The plan of gradient mode `grad` for K steps (see `GradPlan`)."""
+    if not differentiate or grad == "one-step" or grad == 0:
+        return GradPlan(free=K)
+    if grad in ("one-step-bases", "implicit") and K == 0:
+        return GradPlan(free=0)
+    if grad == "one-step-bases":
+        return GradPlan(free=K - 1, split_last=True)
+    if grad == "implicit":
+        return GradPlan(free=K - 1, neumann=K)
+    if grad == "bptt" or grad >= K:
+        return GradPlan(free=0, tracked=K, differentiate_init=True)
+    return GradPlan(free=K - grad, tracked=grad)
+
+
+# ----------------------------------------------------------------------------
+# Bases
+# ----------------------------------------------------------------------------
+
 BASES_MODES = ("random", "learned")
 
 
@@ -303,134 +374,203 @@ def random_bases(kind, shape, generator=None, device=None, dtype=torch.float32):
     return F.normalize(D, dim=-2).to(device)
 
 
-class _MD2D(nn.Module):
-    """Shared forward of NMF2D, VQ2D and CD2D (not public: use those three)."""
+def _hashed_bases(kind, shape, seed, device=None):
+    """Bases drawn like `random_bases` from a counter-based integer hash of (seed, index)
+    instead of a generator object: deterministic, the same on every device (up to the
+    rounding of log and cos), and traced by torch.compile without a graph break."""
+    n = math.prod(shape)
+    h = torch.arange(2 * n, device=device) + ((seed * 0x9E3779B1) & 0xFFFFFFFF)   # int64 counters
+    for _ in range(2):                                                            # a 32-bit mixer
+        h = (((h >> 16) ^ h) * 0x45D9F3B) & 0xFFFFFFFF
+    h = (h >> 16) ^ h
+    u = ((h >> 8).float() + 0.5) / 2**24                                          # Uniform(0, 1), 24 bits
+    u1, u2 = u[:n], u[n:]
+    D = u1 if kind == "nmf" else torch.sqrt(-2 * torch.log(u1)) * torch.cos(2 * math.pi * u2)  # Box-Muller
+    return F.normalize(D.reshape(shape), dim=-2)
 
-    kind = ""
-    default_grad = "one-step"
+
+# ----------------------------------------------------------------------------
+# Modules
+# ----------------------------------------------------------------------------
+
+
+def _check_int(name, value, low):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def _power_of_two(a):
+    # 2^floor(log2 a): dividing by it and multiplying back is exact in floating point
+    return torch.exp2(torch.floor(torch.log2(a.clamp_min(torch.finfo(a.dtype).tiny))))
+
+
+def _unscale(kind, D, Ct, s):
+    # the factors of X from those of X / s: NMF's and CD's C scale with X, their D does not
+    # (NMF's cancels in its update, CD's is normalised); VQ's D = X C does, its C (a softmax
+    # of cosines) does not
+    return (D * s, Ct) if kind == "vq" else (D, Ct * s)
+
+
+class _MD2D(nn.Module):
+    """Shared forward of NMF2D, VQ2D and CD2D (not public: use those three; each sets
+    `kind` and `default_grad`)."""
 
     def __init__(self, channels, rank=64, steps=6, eval_steps=None, groups=1, grad=None,
                  bases="random", inv_t=100.0, beta=0.1, eta=0.9, layout="bchw", eval_seed=0,
-                 validate=True):
+                 validate=True, spatial=True):
         super().__init__()
+        name = type(self).__name__
+        for arg, value, low in (("channels", channels, 1), ("rank", rank, 1), ("groups", groups, 1),
+                                ("steps", steps, 0), ("eval_seed", eval_seed, 0)):
+            _check_int(arg, value, low)
+        if eval_steps is not None:
+            _check_int("eval_steps", eval_steps, 0)
         if channels % groups:
             raise ValueError(f"groups={groups} does not divide channels={channels}")
         grad = self.default_grad if grad is None else grad
-        if grad not in GRAD_MODES and not (isinstance(grad, int) and grad >= 0):
-            raise ValueError(f"grad must be one of {GRAD_MODES} or a number of steps to differentiate, got {grad!r}")
+        if grad not in GRAD_MODES and (isinstance(grad, bool) or not isinstance(grad, numbers.Integral)
+                                       or grad < 0):
+            raise ValueError(f"grad must be one of {GRAD_MODES} or a number of steps to differentiate "
+                             f"(an int >= 0), got {grad!r}")
         if bases not in BASES_MODES:
             raise ValueError(f"bases must be one of {BASES_MODES}, got {bases!r}")
+        if bases == "learned" and not spatial:
+            raise ValueError(f"{name}: bases='learned' needs spatial=True (with spatial=False the bases' "
+                             "size is H*W, known only at the forward)")
         if layout not in ("bchw", "bnc"):
             raise ValueError(f"layout must be 'bchw' (feature maps) or 'bnc' (tokens), got {layout!r}")
+        if not inv_t > 0:
+            raise ValueError(f"inv_t must be > 0, got {inv_t!r}")
+        if self.kind == "cd" and not beta > 0:
+            raise ValueError(f"beta must be > 0 (the ridge keeps D^T D + beta I invertible), got {beta!r}")
+        if not 0 <= eta <= 1:
+            raise ValueError(f"eta must be in [0, 1], got {eta!r}")
         self.channels, self.rank, self.groups, self.d = channels, rank, groups, channels // groups
         self.steps = steps
         self.eval_steps = steps if eval_steps is None else eval_steps
-        self.grad, self.bases_mode, self.layout = grad, bases, layout
+        self.grad, self.bases_mode, self.layout, self.spatial = grad, bases, layout, spatial
         self.inv_t, self.beta, self.eta = inv_t, beta, eta
         self.eval_seed, self.validate = eval_seed, validate
-        if bases == "learned":
+        if spatial:  # (S, d, r), from a generator seeded with eval_seed
             g = torch.Generator().manual_seed(eval_seed)
-            self.register_buffer("bases", random_bases(self.kind, (groups, self.d, rank), generator=g))
+            D = random_bases(self.kind, (groups, self.d, rank), generator=g)
+            if bases == "learned":
+                self.register_buffer("bases", D)                     # in state_dict
+            else:
+                self.register_buffer("eval_bases", D, persistent=False)  # moves with .to(), not saved
 
     def extra_repr(self):
         return (f"channels={self.channels}, rank={self.rank}, groups={self.groups}, steps={self.steps}, "
-                f"eval_steps={self.eval_steps}, grad={self.grad!r}, bases={self.bases_mode!r}, layout={self.layout!r}")
+                f"eval_steps={self.eval_steps}, grad={self.grad!r}, bases={self.bases_mode!r}, "
+                f"layout={self.layout!r}, spatial={self.spatial}")
+
+    def forward(self, x):
+        """x (B, C, H, W) (layout "bchw") or (B, N, C) ("bnc") -> X_hat, the same shape."""
+        self._check(x)
+        if x.numel() == 0:
+            return x.clone()                                   # an empty batch, or H*W = 0
+        if self.layout == "bnc":
+            x = x.transpose(1, 2)                              # (B, N, C) -> (B, C, N)
+        B, S = x.shape[0], self.groups
+        X = x.reshape(B * S, self.d, -1)                       # (B, C, ...) -> (B*S, d, N)
+        lo, hi = torch.aminmax(X.detach().flatten(1), dim=1)   # (B*S,): one pass gives checks and scale
+        if self.validate:
+            self._check_values(lo, hi)
+        scale = torch.maximum(hi, -lo).view(-1, 1, 1)          # max |X| per matrix: (B*S, 1, 1)
+        if self.spatial:
+            X_hat = self._reconstruct(X, scale)                 # (B*S, d, N)
+        else:                                                   # features = positions
+            X_hat = self._reconstruct(X.mT, scale).mT           # (B*S, N, d) -> (B*S, d, N)
+        y = X_hat.reshape(x.shape)                             # (B*S, d, N) -> (B, C, ...)
+        return y.transpose(1, 2) if self.layout == "bnc" else y
 
     def _check(self, x):
+        # shape and dtype: free
+        name = type(self).__name__
         want = 4 if self.layout == "bchw" else 3
         if x.dim() != want:
             names = "(B, C, H, W)" if want == 4 else "(B, N, C)"
-            raise ValueError(f"{type(self).__name__} expects {names} input, got shape {tuple(x.shape)}")
+            raise ValueError(f"{name} expects {names} input, got shape {tuple(x.shape)}")
         c = x.shape[1] if self.layout == "bchw" else x.shape[2]
         if c != self.channels:
-            raise ValueError(f"{type(self).__name__} was built for {self.channels} channels, input has {c}")
+            raise ValueError(f"{name} was built for {self.channels} channels, input has {c}")
         if not x.is_floating_point():
-            raise ValueError(f"{type(self).__name__} needs a floating-point input, got {x.dtype}")
-        if self.validate:
-            # one reduction over x, one host sync: NaN propagates into min/max, inf shows in them
-            lo, hi = torch.aminmax(x.detach())
-            lo, hi = lo.item(), hi.item()
-            if not (math.isfinite(lo) and math.isfinite(hi)):
-                raise ValueError(f"{type(self).__name__} input contains NaN or inf")
-            if self.kind == "nmf" and lo < 0:
-                raise ValueError(f"NMF needs a non-negative input (end the lower bread with ReLU); min is {lo:.3g}")
+            raise ValueError(f"{name} needs a floating-point input, got {x.dtype}")
 
-    def _initial_bases(self, X):
-        BS, d = X.shape[:2]
-        S = self.groups if d == self.d else 1
-        shape = (S, d, self.rank)
-        if self.bases_mode == "learned":
-            if d != self.d:
-                raise ValueError(f"learned bases have d={self.d}, the matrix has d={d}")
-            D = self.bases
-        elif self.training:  # fresh per forward and per image, from the global RNG
-            return random_bases(self.kind, (BS, d, self.rank), device=X.device).to(X.dtype)
-        else:  # eval: the same bases on every call, for every image of the batch
-            g = torch.Generator().manual_seed(self.eval_seed)
-            D = random_bases(self.kind, shape, generator=g, device=X.device)
-        return D.to(X.dtype).repeat(BS // S, 1, 1)  # (S, d, r) -> (B*S, d, r)
+    def _check_values(self, lo, hi):
+        # NaN or inf anywhere (NaN propagates into min/max), a negative entry for NMF
+        name = type(self).__name__
+        finite = torch.isfinite(lo).all() & torch.isfinite(hi).all()
+        msg = f"{name} input contains NaN or inf"
+        neg = "NMF needs a non-negative input (end the lower bread with ReLU)"
+        if lo.device.type != "cpu" or torch.compiler.is_compiling():  # no host sync: a device-side assert
+            torch._assert_async(finite, msg)
+            if self.kind == "nmf":
+                torch._assert_async((lo >= 0).all(), neg)
+            return
+        if not finite:                                         # CPU: the sync is free
+            raise ValueError(msg)
+        if self.kind == "nmf" and lo.min() < 0:
+            raise ValueError(f"{neg}; min is {lo.min().item():.3g}")
 
-    def forward(self, x):
-        self._check(x)
-        if self.layout == "bnc":
-            x = x.transpose(1, 2)                 # (B, N, C) -> (B, C, N)
-        B, C = x.shape[:2]
-        X = x.reshape(B * self.groups, self.d, -1)  # (B, C, ...) -> (B*S, d, N)
-        y = self.reconstruct(X).reshape(x.shape)    # (B*S, d, N) -> (B, C, ...)
-        return y.transpose(1, 2) if self.layout == "bnc" else y
+    def _reconstruct(self, X, scale):
+        """X_hat = D C^T for matrices X (B', d', N') whose max |X| is `scale` (B', 1, 1).
 
-    def reconstruct(self, X):
-        """X_hat = D C^T for a batch of matrices X (B', d', N'), no checks.
-
-        With d' != d (e.g. the channel-wise half of a dual Hamburger, where the
-        matrix is X^T) the bases are drawn at that size (learned bases need d' = d).
+        The solvers are scale-equivariant (X -> aX gives X_hat -> a X_hat; NMF's initial
+        softmax reads X itself), so they run on X / s, s a power of two near max |X|: the
+        epsilons act relative to X's scale, and a float32 X of 1e20 neither overflows nor
+        one of 1e-8 drowns in them.
         """
         dtype = X.dtype
         if dtype not in (torch.float32, torch.float64):
-            X = X.float()  # half precision underflows in the multiplicative updates
+            X, scale = X.float(), scale.float()  # half precision underflows in the multiplicative updates
         with torch.autocast(X.device.type, enabled=False):
-            D = self._initial_bases(X)
-            D, Ct = self._solve(X, D)
+            s = _power_of_two(scale)
+            D, Ct = self._solve(X, self._initial_bases(X), s)
+            D, Ct = _unscale(self.kind, D, Ct, s)
             X_hat = torch.bmm(D, Ct)             # (B', d', r) @ (B', r, N') -> (B', d', N')
         if self.training and self.bases_mode == "learned":
             self._update_bases(D)
         return X_hat.to(dtype)
 
-    def _solve(self, X, D):
-        """K solver steps from D, then the final coefficient step. The forward pass is the
-        same in every grad mode; the mode says which part autograd sees:
-        one-step: only the final step (the paper; D is a constant for autograd);
-        one-step-bases: the last bases update and the final step;
-        int k: the last k steps and the final step; bptt: everything;
-        implicit: the last step, its gradient corrected by K Neumann terms (see `_Neumann`)."""
+    def _initial_bases(self, X):
+        """D (B', d', r) for X (B', d', N'): a fresh tensor (the no-gradient loop overwrites it)."""
+        BS, d = X.shape[:2]
+        if self.bases_mode == "learned":
+            D = self.bases                       # (S, d, r)
+        elif self.training:                      # fresh per forward and per matrix, from the global RNG
+            return random_bases(self.kind, (BS, d, self.rank), device=X.device).to(X.dtype)
+        elif self.spatial:                       # eval: the same bases on every call, for every image
+            D = self.eval_bases                  # (S, d, r)
+        else:                                    # eval, d' = H*W known only now
+            D = _hashed_bases(self.kind, (self.groups, d, self.rank), self.eval_seed, X.device)
+        return D.to(X.dtype).repeat(BS // self.groups, 1, 1)  # (S, d', r) -> (B*S, d', r)
+
+    def _solve(self, X, D, scale):
+        """K solver steps from D, then the final coefficient step, on X / scale; which part
+        autograd sees is the plan of the gradient mode (`GradPlan`). Returns (D, Ct)."""
         K = self.steps if self.training else self.eval_steps
-        grad = self.grad
-        k = {"one-step": 0, "one-step-bases": 0, "implicit": 1, "bptt": K}.get(grad, grad)
-        differentiate = torch.is_grad_enabled()
-        k = min(k, K) if differentiate else 0                # whole steps to differentiate
-        last_bases = differentiate and grad == "one-step-bases" and K > 0  # K = 0: no bases update
-        solver = make_solver(self.kind, X, self.inv_t, self.beta)
+        p = grad_plan(self.grad, K, torch.is_grad_enabled() and X.requires_grad)
+        solver = make_solver(self.kind, X, self.inv_t, self.beta, scale)
         with torch.no_grad():
-            Ct = solver.init(D) if k < K or grad == "implicit" else None
-            D = D.clone()
-            for _ in range(K - k - last_bases):
-                D, Ct = solver.step(D, Ct)
-            if last_bases:
-                Ct = solver.coef(D, Ct)
-        if k == K and grad != "implicit":  # full BPTT: the initial coefficients are differentiated too
+            Ct = None if p.differentiate_init else solver.init(D)
+            for _ in range(p.free):
+                D, Ct = solver.step(D, Ct, inplace=True)
+            if p.split_last:
+                Ct = solver.coef(D, Ct, inplace=True)
+        if p.differentiate_init:
             Ct = solver.init(D)
-        if k and grad == "implicit":
-            D, Ct = _implicit_step(solver, X, D, Ct, terms=K)
-        else:
-            for _ in range(k):
-                D, Ct = solver.step(D, Ct)
-        if last_bases:
-            D = solver.bases(D, Ct)  # X carries the gradient into the bases
+        if p.split_last:
+            D = solver.bases(D, Ct)              # X carries the gradient into the bases
+        if p.neumann:
+            D, Ct = _implicit_step(solver, D, Ct, p.neumann)
+        for _ in range(p.tracked):
+            D, Ct = solver.step(D, Ct)
         return D, solver.final(D, Ct)
 
     @torch.no_grad()
     def _update_bases(self, D):
-        # moving average of the batch-mean final bases, as the reference:
+        # moving average of the batch-mean final bases, with the reference's formula:
         # bases += eta * (mean_b D - bases), then columns re-normalised
         S, d, r = self.groups, self.d, self.rank
         update = D.detach().reshape(-1, S, d, r).mean(0).to(self.bases.dtype)
@@ -441,23 +581,20 @@ class _MD2D(nn.Module):
 class NMF2D(_MD2D):
     """NMF layer: X_hat = D C^T with D, C >= 0. Needs a non-negative input.
 
-    Default gradient "bptt": the best or tied-best mode for NMF on every task we
-    measured (README, "Choosing the gradient"; 3 seeds each): 0.728 mIoU on the
-    one-colour legend task (one-step 0.635, one-step-bases 0.721, implicit 0.722)
-    and 0.580 on the two-colour one (one-step 0.524, one-step-bases 0.529), with
-    no instability at K = 6. It costs memory and backward time linear in K; for a
-    cheaper mode that still reaches across pixels use "one-step-bases" (flat in K).
+    Default gradient "bptt", the best or tied-best NMF mode on every task in the README's
+    table ("Choosing the gradient"); for a cheaper mode that still reaches across pixels
+    use "one-step-bases" (flat in K).
 
     Args:
       channels: C of the input; rank: r; steps: K in training; eval_steps: K in
-      evaluation (default = steps); groups: S (channels split into S groups of
-      d = C / S, each decomposed separately, like heads).
+        evaluation (default = steps); groups: S (channels split into S groups of
+        d = C / S, each decomposed separately, like heads).
       grad: which part of the solver autograd sees (the forward is the same in
-        every mode); None (default) picks the solver's `default_grad`, chosen on
-        the measured table in the README ("Choosing the gradient"):
+        every mode; the table is in `hamlib.md.GradPlan`); None (default) picks
+        the solver's `default_grad`, chosen on the measured table in the README
+        ("Choosing the gradient"):
         "one-step" the paper's: only the final coefficient step; the bases are
-          constants, so no gradient crosses between pixels (the layers below
-          are never told to write what other pixels could read);
+          constants, so no gradient crosses between pixels;
         "one-step-bases" the last bases update too: the gradient reaches every
           pixel through D = f(XC); memory and time flat in K, about one-step's;
         an int k: the last k steps and the final step (memory grows with k);
@@ -465,16 +602,28 @@ class NMF2D(_MD2D):
           the step's Jacobian (memory flat, time linear in K; diverges for VQ/CD);
         "bptt": all K steps (memory and time linear in K).
       bases: "random" (fresh bases every training forward, as the reference;
-        in eval a fixed generator seeded with eval_seed, so eval is
-        deterministic and does not depend on the batch) or "learned" (a
-        (S, d, r) buffer, initial bases for every forward, updated in training
-        by a moving average of the final bases with weight eta).
+        in eval fixed bases drawn once at construction from a generator seeded
+        with eval_seed, so eval is deterministic and does not depend on the
+        batch) or "learned" (a (S, d, r) buffer, initial bases for every
+        forward, updated in training by a moving average of the final bases
+        with weight eta).
       layout: "bchw" for (B, C, H, W) feature maps, "bnc" for (B, N, C) tokens.
-      validate: check the input for NaN/inf (and negatives, for NMF) with one
-        min/max reduction and one host sync per forward; shape checks are free.
+      spatial: True (default) decomposes each group's X (d x N), features =
+        channels; False its transpose (N x d), features = positions (the
+        reference's `spatial=False`; bases of size N, so not "learned"; eval
+        bases from a seeded integer hash instead of a generator).
+      validate: check the values (NaN/inf; negatives for NMF). On the CPU a
+        ValueError; the min/max reduction it reads runs anyway (it gives the
+        solve's scale), so validation costs one host sync, free on a CPU. On an
+        accelerator, and under torch.compile, the check is a device-side assert
+        (no host sync): a failure surfaces as a RuntimeError at the next
+        synchronisation and, on CUDA, leaves the context unusable. Shape and
+        dtype checks are free and always on; validate=False skips the values.
 
     The solver always runs in float32 or float64: a half-precision input (for
-    example under autocast) is upcast, and the output is cast back.
+    example under autocast) is upcast, and the output is cast back. It runs on
+    X / s, s a power of two near max |X| per matrix (the decompositions are
+    scale-equivariant): inputs of any finite scale give the same relative result.
     """
 
     kind = "nmf"
@@ -484,13 +633,12 @@ class NMF2D(_MD2D):
 class VQ2D(_MD2D):
     """Soft vector quantisation layer (cosine k-means, inverse temperature inv_t).
 
-    Arguments as NMF2D, plus inv_t (t in softmax(t * cos), default 100).
+    Arguments as NMF2D, plus inv_t (t in softmax(t * cos), default 100). The final step
+    holds the positions' norms constant for autograd, as the reference (see `vq_final`).
 
-    Default gradient: truncated through the last 2 steps (grad=2). On the project's
-    one-colour legend task (3 seeds) it reached 0.716 mIoU; the paper's one-step
-    0.614, one-step-bases 0.549, BPTT 0.388 (unstable through the sharp softmax),
-    implicit 0.199 (its Neumann series diverges); two-colour task: 0.498 vs
-    one-step 0.400.
+    Default gradient: truncated through the last 2 steps (grad=2), the best VQ mode in the
+    README's table ("Choosing the gradient"): BPTT is unstable through the sharp softmax and
+    the implicit mode's Neumann series diverges.
     """
 
     kind = "vq"
@@ -500,12 +648,10 @@ class VQ2D(_MD2D):
 class CD2D(_MD2D):
     """Concept-decomposition layer: spherical k-means bases, ridge coefficients.
 
-    Arguments as NMF2D, plus inv_t (default 100) and beta (ridge, default 0.1).
+    Arguments as NMF2D, plus inv_t (default 100) and beta (ridge, > 0, default 0.1).
 
-    Default gradient "one-step-bases": on the project's one-colour legend task
-    (3 seeds) it reached 0.730 mIoU, tied with grad=2 (0.731); the paper's one-step
-    0.659, BPTT 0.465 (one seed of three collapsed), implicit 0.195 (its Neumann
-    series diverges). On the two-colour task every CD mode stayed at 0.52.
+    Default gradient "one-step-bases", tied best in the README's table ("Choosing the
+    gradient"); the implicit mode's Neumann series diverges for CD.
     """
 
     kind = "cd"
