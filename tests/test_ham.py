@@ -106,6 +106,43 @@ def test_dual_block_matches_its_formula():
         torch.testing.assert_close(m(x), by_hand(m, x), rtol=1e-12, atol=1e-12)
 
 
+def reference_nmf(x, bases, steps):
+    """The reference's NMF2D on x (B', D, N) from bases (B', D, R) (seg/HamNet/hamburger/ham.py)."""
+    coef = torch.softmax(x.mT @ bases, dim=-1)                                  # (B', N, R)
+    for _ in range(steps + 1):                                                  # K steps + compute_coef
+        coef = coef * (x.mT @ bases) / (coef @ (bases.mT @ bases) + 1e-6)
+        if _ < steps:
+            bases = bases * (x @ coef) / (bases @ (coef.mT @ coef) + 1e-6)
+    return bases @ coef.mT                                                      # (B', D, N)
+
+
+def test_dual_block_matches_the_reference_v2plus():
+    # HamburgerV2Plus(DUAL=True, MD_S=S, MD_D=D), written out: both halves view their input as
+    # (B*S, D, H*W); the spatial half decomposes it, the channel half its transpose; the
+    # cheese maps 2SD -> D. Training mode: fresh bases from the global RNG, in the same order.
+    B, C, S, D, R, K, H, W = 2, 6, 2, 3, 2, 3, 3, 4
+    torch.manual_seed(0)
+    m = randomise(hamlib.Hamburger(C, version="v2+", d=S * D, groups=S, rank=R, steps=K, dual=True).double())
+    x = torch.randn(B, C, H, W, dtype=torch.float64)
+    with torch.no_grad():
+        torch.manual_seed(5)
+        out = m(x)
+        torch.manual_seed(5)
+        z = torch.relu(conv1x1(m.lower_bread[0], x))                           # (B, 2SD, H, W)
+        z1, z2 = z[:, :S * D].reshape(B * S, D, H * W), z[:, S * D:].reshape(B * S, D, H * W).mT
+        bases1 = torch.nn.functional.normalize(torch.rand(B * S, D, R), dim=1).double()
+        bases2 = torch.nn.functional.normalize(torch.rand(B * S, H * W, R), dim=1).double()
+        Z = torch.cat([reference_nmf(z1, bases1, K).reshape(B, S * D, H, W),
+                       reference_nmf(z2, bases2, K).mT.reshape(B, S * D, H, W)], dim=1)
+        h = conv1x1(m.cheese[0], Z)                                             # (B, D, H, W)
+        assert h.shape[1] == D
+        bn = m.cheese[1]
+        mean, var = h.mean((0, 2, 3), keepdim=True), h.var((0, 2, 3), unbiased=False, keepdim=True)
+        h = torch.relu(bn.weight[:, None, None] * (h - mean) / torch.sqrt(var + bn.eps) + bn.bias[:, None, None])
+        want = torch.relu(m.gate_ham * conv1x1(m.upper_bread, h) + m.gate_x * x)
+    torch.testing.assert_close(out, want, rtol=1e-6, atol=1e-6)
+
+
 def test_dual_channel_half_decomposes_each_heads_channels():
     # the reference views the channel half as (B*S, C/S, H*W) and decomposes its transpose:
     # each head's channels are the columns (so permuting them permutes the output), and a
