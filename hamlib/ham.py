@@ -1,16 +1,26 @@
 """The Hamburger block: lower bread (1x1 conv) -> ham (MD solver) -> upper bread (1x1 conv).
 
-Versions (as in the paper's reference segmentation and GAN code):
-  "v1"   lower = conv C->d (+bias, +ReLU for NMF); ham; upper = conv d->C (no bias) + norm;
-         out = ReLU(x + upper)
-  "v2"   as v1 with a "cheese" (conv d->d + norm + ReLU) after the ham, and no norm after
-         the upper bread
-  "v2+"  v2 with learnable scalar gates, out = ReLU(a * path + b * x), a = 0 and b = 1 at
-         init; optional dual ham (half the channels decomposed over positions, half over
-         channels); groups S act as heads
-  "gan"  spectral-normalised breads, out = x + sigma * path with sigma = 0 at init (as
-         SAGAN), no ReLU after the sum; with num_classes, class-conditional BN after the
-         upper bread (the HamGAN generator), and forward(x, y)
+Versions (as in the paper's reference segmentation and GAN code); Z = ham(lower(x)):
+  "v1"   lower = conv C->d (+bias, +ReLU for NMF); upper = conv d->C (no bias) + norm;
+         out = ReLU(x + norm(upper(Z)))
+  "v2"   a "cheese" (conv d->d + norm + ReLU) between the ham and the upper bread, no norm
+         after it: out = ReLU(x + upper(cheese(Z)))
+  "v2+"  v2 with learnable scalar gates, out = ReLU(a * upper(cheese(Z)) + b * x), a = 0 and
+         b = 1 at init; groups S act as heads and the cheese narrows to d / S (the
+         reference's CHEESE_FACTOR = S); dual=True doubles the lower bread to 2d channels:
+         the first d are decomposed over positions (each head's d/S channels are the
+         features), the other d over channels (each head's H*W positions are the features),
+         and the cheese maps 2d -> d / S
+  "gan"  spectral-normalised breads (no biases), out = x + sigma * upper(Z) with sigma = 0
+         at init (as SAGAN), no ReLU after the sum; with num_classes, class-conditional BN
+         after the upper bread (the HamGAN generator), and forward(x, y)
+
+The "gan" block against the TF HamGAN reference (gan/HamGAN/ops.py, sn_hamburger_v1).
+The same: no bias on either bread, Glorot-uniform conv weights (spectral norm divides out their
+scale), spectral norm from construction, ReLU before NMF only, BN after the upper bread.
+Different, each an argument: CD's beta defaults to 0.1 (the segmentation reference's; the TF
+code uses 0.01: pass beta=0.01); the TF code's gradient is the paper's one-step (grad="one-step",
+as hamlib.gan.model passes it; the block's own default is the solver's); `bases` may be "learned".
 """
 
 from __future__ import annotations
@@ -32,14 +42,23 @@ class Hamburger(nn.Module):
       channels: C_in (= C_out).
       ham: "nmf", "vq" or "cd".
       version: "v1", "v2" (default, HamNet), "v2+" or "gan" (see the module docstring).
-      d: width of the ham (default: channels). rank: r. steps / eval_steps: K.
-      groups: S, the ham's heads. grad, bases, inv_t, beta, eval_seed, validate:
-        passed to the solver module (see `hamlib.NMF2D`); grad=None is the solver's
-        measured default ("bptt" for NMF, "one-step-bases" for CD, 2 for VQ),
+      d: width of the ham (default: channels), S * MD_D in the reference's notation.
+        rank: r. steps / eval_steps: K.
+      groups: S, the ham's heads (d / S channels each). grad, inv_t, beta, eval_seed,
+        validate: passed to the solver module (see `hamlib.NMF2D`); grad=None is the
+        solver's measured default ("bptt" for NMF, "one-step-bases" for CD, 2 for VQ),
         grad="one-step" the paper's.
+      bases: "random" (the reference's configs) or "learned": an (S, d/S, r) buffer that
+        hamlib updates in *training* forwards by the reference's moving average of the final
+        bases (the reference updates it only in eval forwards and never enables it in its
+        configs); updating in training keeps evaluation a pure function of the weights.
+        The channel-wise half of a dual block always draws random bases (its features are
+        the H*W positions, which change with the input size).
       norm: "bn" (default), "gn" or a callable(channels) for the norm layers.
       dual: v2+ only: ham over positions for half of 2d channels, over channels for the other.
       num_classes: gan only: class-conditional BN after the upper bread.
+
+    Conv weights follow `hamlib.layers.reference_init` (their biases start at 0; see there).
     """
 
     def __init__(self, channels, ham="nmf", version="v2", d=None, rank=64, steps=6, eval_steps=None,
@@ -59,18 +78,18 @@ class Hamburger(nn.Module):
         self.version, self.ham_kind, self.dual = version, ham, dual
         width = 2 * d if dual else d
 
-        lower = nn.Conv2d(channels, width, 1, bias=True)
-        self.lower_bread = nn.Sequential(sn(lower) if version == "gan" else lower,
-                                         nn.ReLU(inplace=True) if ham == "nmf" else nn.Identity())
-        solver = SOLVERS[ham]
         kw = dict(rank=rank, steps=steps, eval_steps=eval_steps, grad=grad, inv_t=inv_t, beta=beta,
                   eval_seed=eval_seed, validate=validate)
-        self.ham = solver(d, groups=groups, bases=bases, **kw)
-        if dual:  # channel-wise MD of X^T: its "feature" size is N, so bases are drawn per input
-            self.ham_channel = solver(d, groups=1, bases="random", **kw)
-        self.cheese = ConvNormAct(width, width, 1, norm=norm) if version in ("v2", "v2+") else nn.Identity()
-        upper = nn.Conv2d(width, channels, 1, bias=False)
-        self.upper_bread = sn(upper) if version == "gan" else upper
+        self.ham = SOLVERS[ham](d, groups=groups, bases=bases, **kw)  # checks that S divides d
+        if dual:  # each head's (d/S, H*W) matrix transposed: features = positions
+            self.ham_channel = SOLVERS[ham](d, groups=groups, spatial=False, bases="random", **kw)
+
+        gan = version == "gan"
+        lower = nn.Conv2d(channels, width, 1, bias=not gan)
+        self.lower_bread = nn.Sequential(lower, nn.ReLU(inplace=True) if ham == "nmf" else nn.Identity())
+        cheese_out = d // groups if version == "v2+" else width  # 2d or d -> d/S for v2+
+        self.cheese = ConvNormAct(width, cheese_out, 1, norm=norm) if version in ("v2", "v2+") else nn.Identity()
+        self.upper_bread = nn.Conv2d(cheese_out, channels, 1, bias=False)
         if version == "v1":
             self.upper_norm = make_norm(norm, channels)
         elif num_classes is not None:
@@ -80,22 +99,26 @@ class Hamburger(nn.Module):
         if version == "v2+":
             self.gate_ham = nn.Parameter(torch.zeros(1))
             self.gate_x = nn.Parameter(torch.ones(1))
-        if version == "gan":
-            self.sigma = nn.Parameter(torch.zeros(1))
         reference_init(self)
+        if gan:  # as the TF reference: Glorot-uniform, then spectral norm (after the last init,
+            # so that its power-iteration vectors belong to these weights)
+            for conv in (lower, self.upper_bread):
+                nn.init.xavier_uniform_(conv.weight)
+                sn(conv)
+            self.sigma = nn.Parameter(torch.zeros(1))
 
     def forward(self, x, y=None):
         if x.dim() != 4 or x.shape[1] != self.channels:
             raise ValueError(f"Hamburger was built for (B, {self.channels}, H, W) input, got shape {tuple(x.shape)}")
+        if not x.is_floating_point():
+            raise ValueError(f"Hamburger needs a floating-point input, got {x.dtype}")
         z = self.lower_bread(x)                       # (B, C, H, W) -> (B, d or 2d, H, W)
         if self.dual:
-            zs, zc = z.chunk(2, dim=1)                # each (B, d, H, W)
-            B, d, H, W = zc.shape
-            zc = self.ham_channel.reconstruct(zc.reshape(B, d, H * W).mT)  # (B, N, d): MD over channels
-            z = torch.cat([self.ham(zs), zc.mT.reshape(B, d, H, W)], dim=1)
+            zs, zc = z.chunk(2, dim=1)                # (B, d, H, W) each: over positions, over channels
+            z = torch.cat([self.ham(zs), self.ham_channel(zc)], dim=1)
         else:
             z = self.ham(z)
-        z = self.upper_bread(self.cheese(z))
+        z = self.upper_bread(self.cheese(z))          # (B, d or 2d, H, W) -> (B, C, H, W)
         z = self.upper_norm(z, y) if isinstance(self.upper_norm, ConditionalBatchNorm2d) else self.upper_norm(z)
         if self.version == "gan":
             return x + self.sigma * z

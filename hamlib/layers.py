@@ -6,19 +6,27 @@ import math
 
 import torch
 import torch.nn as nn
+from torch.nn.utils import parametrize
 
 
 def reference_init(module: nn.Module) -> nn.Module:
-    """The reference's initialisation, applied to every submodule.
+    """The reference's weight initialisation, applied to every submodule.
 
-    Conv weights ~ Normal(0, sqrt(2 / (k*k*out_channels))), conv biases 0,
-    norm layers gamma 1, beta 0. Returns the module.
+    Conv weights ~ Normal(0, sqrt(2 / (k*k*out_channels))), norm layers gamma 1, beta 0
+    (as the reference's `_init_weight`). Conv biases start at 0: here hamlib differs from
+    the reference, which leaves PyTorch's default Uniform(+-1/sqrt(fan_in)) biases.
+    Initialise before spectral normalisation (`sn`): its power-iteration vectors are
+    computed for the weight it wraps, so a spectrally-normalised conv is refused.
+    Returns the module.
     """
     for m in module.modules():
         if isinstance(m, nn.Conv2d):
+            if parametrize.is_parametrized(m):
+                raise ValueError(f"reference_init: {m} is already parametrized (e.g. spectral norm); "
+                                 "initialise its weight before wrapping it")
             k = m.kernel_size[0] * m.kernel_size[1]
             std = math.sqrt(2.0 / (k * m.out_channels))
-            nn.init.normal_(conv_weight(m), 0.0, std)
+            nn.init.normal_(m.weight, 0.0, std)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm, nn.SyncBatchNorm)) and m.affine:
@@ -81,7 +89,11 @@ def count_params(module: nn.Module) -> int:
 
 
 def sn(module: nn.Module) -> nn.Module:
-    """Spectral normalisation (the parametrization form, which survives deepcopy and state_dict)."""
+    """Spectral normalisation (the parametrization form, which survives deepcopy and state_dict).
+
+    Call it after the module's last weight initialisation: the power-iteration vectors
+    are set up here for the current weight, and a weight redrawn afterwards keeps stale
+    vectors (an effective spectral norm far from 1 until many training forwards)."""
     return nn.utils.parametrizations.spectral_norm(module)
 
 
