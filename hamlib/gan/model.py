@@ -174,8 +174,9 @@ class Discriminator(nn.Module):
         c = channels[self.block_index] if block != "none" else None
         self.context = context_block(block, c, **ham_kw)
         self.linear = sn_linear(channels[-1], 1)
-        self.embed = sn(nn.Embedding(num_classes, channels[-1]))
-        nn.init.orthogonal_(self.embed.parametrizations.weight.original)
+        embed = nn.Embedding(num_classes, channels[-1])
+        nn.init.orthogonal_(embed.weight)                   # before sn: its power iteration needs the final weight
+        self.embed = sn(embed)
 
     def forward(self, x, y):
         R = self.resolution

@@ -50,7 +50,7 @@ def test_self_attention_variant_is_gated_and_spectrally_normalised():
     assert hasattr(D.context.qkv, "parametrizations")
 
 
-def spectral_norms(net, kinds=(torch.nn.Conv2d, torch.nn.Linear)):
+def spectral_norms(net, kinds=(torch.nn.Conv2d, torch.nn.Linear, torch.nn.Embedding)):
     """Largest singular value of each spectrally-normalised layer's effective weight."""
     return {n: torch.linalg.matrix_norm(m.weight.detach().flatten(1), ord=2).item()
             for n, m in net.named_modules() if isinstance(m, kinds) and hasattr(m, "parametrizations")}
