@@ -8,7 +8,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from sklearn.decomposition import NMF as SkNMF
 
 import hamlib
-from hamlib.bench import peak_tensor_memory
+from hamlib.measure import peak_tensor_memory
 from hamlib.md import nmf_coef_step, random_bases
 
 
