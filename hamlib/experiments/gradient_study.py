@@ -13,7 +13,8 @@ VQ and CD only. Two tasks, each trained from scratch, the same budget for every 
   classifier; 150 Adam iterations (`hamlib.viz.gradients`'s loop, data and test set);
   score = test pixel accuracy.
 - "legend" (`hamlib.seg.grad_table`'s quick config, one-colour): score = validation mIoU,
-  ctx = accuracy on the gray-shape pixels that need the legend.
+  ctx = accuracy on the gray-shape pixels that need the legend. "legend2": the same quick
+  config on the two-colour task (shape must be bound to colour: one global average fails).
 Rows go to out/<task>.csv as they finish (an interrupted grid resumes); `table` prints every seed.
 
 Diagnostics (`diagnose`), on the marker network's signed lower-bread features:
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import logging
 import math
 import statistics
@@ -46,7 +48,7 @@ from ..viz.gradients import MarkerConfig, marker_accuracy, marker_batch
 
 log = logging.getLogger(__name__)
 
-TASKS = ("marker", "legend")
+TASKS = ("marker", "legend", "legend2")  # legend2: the quick config on the two-colour task
 FIELDS = ("task", "cell", "seed", "steps", "score", "ctx", "wall_s", "status")
 
 
@@ -128,7 +130,7 @@ def legend_cell(cell: str, seed: int, steps: int = 1000, task: str = "one-colour
     head = "none" if solver == "none" else f"{solver} {grad}"
     if solver in ("vq", "cd"):
         cfg.model.head.ham = {**cfg.model.head.ham, "inv_t": inv_t}
-    rows, _ = E.run_heads(cfg, [head], [seed], _DATA[key], train, out_dir=f"{out_dir}/ckpt")
+    rows, _ = E.run_heads(cfg, [head], [seed], _DATA[key], train, out_dir=f"{out_dir}/ckpt/{task}_t{inv_t}")
     return rows[0]["miou"], rows[0]["ctx_acc"]
 
 
@@ -177,7 +179,8 @@ def run_grid(task: str, cells, seeds, out_dir, steps=None) -> list:
                     if task == "marker":
                         score, ctx = train_marker_cell(cell, seed, steps)[0], float("nan")
                     else:
-                        score, ctx = legend_cell(cell, seed, steps, out_dir=out_dir)
+                        task_name = "one-colour" if task == "legend" else "two-colour"
+                        score, ctx = legend_cell(cell, seed, steps, task_name, out_dir=out_dir)
                     status = "ok" if math.isfinite(score) else "diverged"
                 except FloatingPointError:
                     score = ctx = float("nan")
@@ -224,10 +227,13 @@ def lower_features(model, x):
 def assignment_stats(X, inv_ts=(100.0, 20.0, 5.0), rank=4, steps=6, seed=0) -> list:
     """VQ's final soft assignment C on features X (B, d, N) after `steps` steps from seeded
     random bases, per inv_t: rows (inv_t, entropy / log r, mean max_r C, fraction of positions
-    with max C > 0.99)."""
+    with max C > 0.99, gain = mean trace of the softmax's Jacobian t (diag C - C C^T): how
+    much a change of the similarities S = Xn^T Dn moves the assignment; it vanishes as C
+    turns one-hot, and with it every gradient that could move a pixel to another cluster)."""
     rows = []
     for t in inv_ts:
-        D = random_bases("vq", (X.shape[0], X.shape[1], rank), generator=torch.Generator().manual_seed(seed))
+        D = random_bases("vq", (X.shape[0], X.shape[1], rank), generator=torch.Generator().manual_seed(seed),
+                         dtype=X.dtype)
         s = make_solver("vq", X, inv_t=t)
         with torch.no_grad():
             Ct = None
@@ -236,8 +242,9 @@ def assignment_stats(X, inv_ts=(100.0, 20.0, 5.0), rank=4, steps=6, seed=0) -> l
             C = s.final(D, Ct)                                    # (B, r, N)
         H = -(C * C.clamp_min(1e-30).log()).sum(1) / math.log(rank)  # (B, N)
         mx = C.max(1).values
+        gain = t * (C * (1 - C)).sum(1)  # trace of dC/dS = t (diag C - C C^T): 0 when C is one-hot
         rows.append(dict(inv_t=t, entropy=H.mean().item(), max_c=mx.mean().item(),
-                         hard=(mx > 0.99).float().mean().item()))
+                         hard=(mx > 0.99).float().mean().item(), gain=gain.mean().item()))
     return rows
 
 
@@ -260,6 +267,21 @@ def marker_jacobian(ham, X, marker_mask, far_mask, seed=0):
     return dict(to_marker=to_marker, to_self=to_self, ratio=to_marker / max(to_self, 1e-300))
 
 
+def truncation_agreement(X, inv_t, grads, rank=4, steps=6, seed=0) -> dict:
+    """grad -> cosine between dL/dX under `grad` and under "bptt" (the derivative of the
+    forward, up to ||x||, which VQ holds constant), for L = <w, VQ2D(X)> with w random;
+    X (B, d, H, W), eval mode (fixed bases), float64. Near 1: the cheap mode is the gradient."""
+    from ..md import VQ2D
+    w = torch.randn(X.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    g = {}
+    for grad in ("bptt", *grads):
+        x = X.detach().double().clone().requires_grad_(True)
+        (gx,) = torch.autograd.grad((VQ2D(X.shape[1], rank=rank, steps=steps, grad=grad, inv_t=inv_t).eval()
+                                     .double()(x) * w).sum(), x)
+        g[str(grad)] = gx.flatten()
+    return {k: F.cosine_similarity(v, g["bptt"], dim=0).item() for k, v in g.items() if k != "bptt"}
+
+
 def diagnose(model, inv_ts=(100.0, 20.0, 5.0), grads=("one-step", "one-step-bases", 1, 2, "bptt"), images=8,
              seed=0) -> dict:
     """On `images` marker test images through `model` (a MarkerHamNet): assignment stats per
@@ -273,6 +295,12 @@ def diagnose(model, inv_ts=(100.0, 20.0, 5.0), grads=("one-step", "one-step-base
     far = F.max_pool2d(marker.float(), 9, 1, 4) == 0                    # beyond a 4-pixel halo
     ham = model.context.ham
     stats = assignment_stats(Z.reshape(B, d, H * W), inv_ts, ham.rank, ham.steps, seed)
+    from ..viz.gradients import step_jacobian_radius
+    for r in stats:  # spectral radius of one solver step's Jacobian: > 1 lets BPTT's gradient grow like radius^K
+        r["radius"] = statistics.fmean(step_jacobian_radius("vq", Z[b].reshape(d, -1), rank=ham.rank, steps=ham.steps,
+                                                            inv_t=r["inv_t"]) for b in range(min(B, 4)))
+        r["cos_to_bptt"] = truncation_agreement(Z, r["inv_t"], [g for g in grads if g != "bptt"], ham.rank,
+                                                ham.steps, seed)
     jac, same = [], []
     for t in inv_ts:
         for grad in grads:
@@ -296,6 +324,62 @@ def diagnose(model, inv_ts=(100.0, 20.0, 5.0), grads=("one-step", "one-step-base
         fm = far.reshape(B, -1)
         same.append(dict(inv_t=t, share=(share[fm]).mean().item()))
     return dict(stats=stats, jacobian=jac, same_cluster=same)
+
+
+def legend_diagnose(cell="vq 2 100", steps=0, seed=0, images=32, inv_ts=(100.0, 20.0, 5.0)) -> dict:
+    """The legend network's ham input (signed features, 8 x 8), fresh (steps=0) or after `steps`
+    of training: assignment_stats per inv_t, and the weight a gray-shape position puts on the
+    legend's cluster(s) (as `diagnose`'s same_cluster)."""
+    from ..seg import experiments as E
+    from ..seg.grad_table import config
+    from ..seg.model import build_model
+    from ..seg.train import build_datasets, train
+    solver, grad, inv_t = parse_cell(cell)
+    cfg = config(max(steps, 1))
+    cfg.model.head.ham = {**cfg.model.head.ham, "inv_t": inv_t}
+    cfg = dataclasses.replace(E.with_head(cfg, f"{solver} {grad}"), seed=seed, resume=False, progress=False,
+                              out_dir=f"runs/gradient_study/diag_{solver}_{grad}_{seed}")
+    data = build_datasets(cfg)
+    torch.manual_seed(seed)
+    model = train(cfg, data)["model"] if steps else build_model(cfg.model)
+    model.eval()
+    val = data[1]
+    x, lab, ctx = val.images[:images], val.labels[:images], val.needs_context[:images]
+    seen = {}
+    hook = model.head.context.ham.register_forward_hook(lambda m, i, o: seen.setdefault("X", i[0].detach()))
+    with torch.no_grad():
+        model(x)
+    hook.remove()
+    Z = seen["X"]                                                   # (B, d, h, w)
+    B, d, h, w = Z.shape
+    legend = ((lab > 0) & ~ctx).float()[:, None]                    # (B, 1, H, W): the legend's pixels
+    query = ctx.float()[:, None]
+    k = lab.shape[-1] // h
+    legend, query = F.avg_pool2d(legend, k) > 0.25, F.avg_pool2d(query, k) > 0.25   # (B, 1, h, w)
+    ham = model.head.context.ham
+    X = Z.reshape(B, d, h * w).double()
+    stats = assignment_stats(X, inv_ts, ham.rank, ham.steps, seed)
+    from ..viz.gradients import step_jacobian_radius
+    for r in stats:
+        r["radius"] = statistics.fmean(step_jacobian_radius("vq", X[b], rank=ham.rank, steps=ham.steps,
+                                                            inv_t=r["inv_t"]) for b in range(4))
+        r["cos_to_bptt"] = truncation_agreement(Z, r["inv_t"], ("one-step", "one-step-bases", 1, 2), ham.rank,
+                                                ham.steps, seed)
+    share = []
+    for t in inv_ts:
+        s = make_solver("vq", X, inv_t=t)
+        D = random_bases("vq", (B, d, ham.rank), generator=torch.Generator().manual_seed(seed), dtype=X.dtype)
+        with torch.no_grad():
+            Ct = None
+            for _ in range(ham.steps):
+                D, Ct = s.step(D, Ct)
+            C = s.final(D, Ct)                                      # (B, r, N)
+        m, q = legend.reshape(B, -1).double(), query.reshape(B, -1)
+        ok = m.sum(1) > 0
+        cm = (C * m[:, None]).sum(2) / m.sum(1, keepdim=True).clamp_min(1)   # (B, r)
+        sh = (C * cm[:, :, None]).sum(1)                                   # (B, N)
+        share.append(dict(inv_t=t, share=sh[ok][q[ok]].mean().item()))
+    return dict(stats=stats, same_cluster=share)
 
 
 # ---------------------------------------------------------------------------
@@ -341,7 +425,7 @@ MARKER_CELLS = (["none"] + [f"nmf {g}" for g in ("one-step", "one-step-bases", 2
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("what", choices=("marker", "legend", "table", "diagnose", "cost"))
+    p.add_argument("what", choices=(*TASKS, "table", "diagnose", "diagnose-legend", "cost"))
     p.add_argument("--cells", default=None, help="comma-separated cells (default: the marker grid)")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--steps", type=int, default=None, help="marker iterations (150) / legend steps (1000)")
@@ -362,16 +446,30 @@ def main(argv=None):
             rows = read_rows(Path(a.out) / f"{task}.csv")
             if rows:
                 log.info("%s\n\n%s\n", task, markdown(rows))
+    elif a.what == "diagnose-legend":
+        for seed in seeds:
+            for cell in cells:
+                res = legend_diagnose(cell, a.steps or 0, seed)
+                log.info("legend %s seed %d after %d steps", cell, seed, a.steps or 0)
+                for r, sc in zip(res["stats"], res["same_cluster"]):
+                    log.info("  inv_t %5.0f  entropy/log r %.3f  mean max C %.3f  hard %.2f  softmax gain %.3g"
+                             "  step-Jacobian radius %.2f  gray pixels' weight on the legend's cluster %.3f",
+                             r["inv_t"], r["entropy"], r["max_c"], r["hard"], r["gain"], r["radius"], sc["share"])
+                    log.info("    cosine of each mode's dL/dX with BPTT's: %s",
+                             "  ".join(f"{k} {v:.3f}" for k, v in r["cos_to_bptt"].items()))
     elif a.what == "diagnose":
         for seed in seeds:
             for cell in cells:
                 t0 = time.perf_counter()
-                acc, model = train_marker_cell(cell, seed)
+                acc, model = train_marker_cell(cell, seed, 150 if a.steps is None else a.steps)
                 res = diagnose(model, seed=seed)
                 log.info("%s seed %d (acc %.3f, %.0f s)", cell, seed, acc, time.perf_counter() - t0)
                 for r in res["stats"]:
-                    log.info("  inv_t %5.0f  entropy/log r %.3f  mean max C %.3f  hard %.2f",
-                             r["inv_t"], r["entropy"], r["max_c"], r["hard"])
+                    log.info("  inv_t %5.0f  entropy/log r %.3f  mean max C %.3f  hard %.2f  softmax gain %.3g"
+                             "  step-Jacobian radius %.2f", r["inv_t"], r["entropy"], r["max_c"], r["hard"], r["gain"],
+                             r["radius"])
+                    log.info("    cosine of each mode's dL/dX with BPTT's: %s",
+                             "  ".join(f"{k} {v:.3f}" for k, v in r["cos_to_bptt"].items()))
                 for r in res["same_cluster"]:
                     log.info("  inv_t %5.0f  far pixels' weight on the marker's cluster %.3f", r["inv_t"], r["share"])
                 for r in res["jacobian"]:
