@@ -13,9 +13,12 @@ def test_parse_cell():
     assert G.parse_cell("vq 2 20") == ("vq", 2, 20.0)
     assert G.parse_cell("nmf bptt") == ("nmf", "bptt", 100.0)
     assert G.parse_cell("none") == ("none", None, None)
-    for bad in ("attention", "vq", "xx 2 5", "vq 2 5 1"):
+    assert G.parse_cell("pool") == ("pool", None, None)
+    for bad in ("attn", "vq", "xx 2 5", "vq 2 5 1"):
         with pytest.raises(ValueError, match="cell"):
             G.parse_cell(bad)
+    with pytest.raises(ValueError, match="marker network"):
+        G.MarkerHamNet("pool")
 
 
 def test_nmf_cell_starts_from_marker_net_weights():
@@ -79,7 +82,7 @@ def test_legend_cell_trains_with_the_cells_temperature(tmp_path, monkeypatch):
         return dataclasses.replace(real_config(steps, task), n_train=16, n_val=8, batch_size=4)
 
     def spy(cfg, datasets):
-        seen["ham"] = dict(cfg.model.head.ham)
+        seen["ham"], seen["one_colour"] = dict(cfg.model.head.ham), cfg.legend.one_colour
         return real_train(cfg, datasets)
 
     monkeypatch.setattr(grad_table, "config", tiny)
@@ -87,4 +90,7 @@ def test_legend_cell_trains_with_the_cells_temperature(tmp_path, monkeypatch):
     monkeypatch.setattr(G, "_DATA", {})
     miou, ctx = G.legend_cell("vq 2 20", 0, steps=2, out_dir=str(tmp_path))
     assert seen["ham"]["ham"] == "vq" and seen["ham"]["grad"] == 2 and seen["ham"]["inv_t"] == 20.0
-    assert 0 <= miou <= 1 and 0 <= ctx <= 1
+    assert seen["one_colour"] and 0 <= miou <= 1 and 0 <= ctx <= 1
+    (row,) = G.run_grid("legend2", ["nmf bptt"], [0], tmp_path, steps=2)      # the two-colour task
+    assert not seen["one_colour"] and seen["ham"]["grad"] == "bptt" and "inv_t" not in seen["ham"]
+    assert row["task"] == "legend2" and 0 <= row["ctx"] <= 1

@@ -52,13 +52,16 @@ TASKS = ("marker", "legend", "legend2")  # legend2: the quick config on the two-
 FIELDS = ("task", "cell", "seed", "steps", "score", "ctx", "wall_s", "status")
 
 
+REFERENCES = ("none", "pool", "attention")  # pool and attention: the legend tasks only
+
+
 def parse_cell(cell: str):
     """'vq 2 20' -> ('vq', 2, 20.0); 'nmf bptt' -> ('nmf', 'bptt', 100.0); 'none' -> ('none', None, None)."""
     parts = cell.split()
-    if parts == ["none"]:
-        return "none", None, None
+    if len(parts) == 1 and parts[0] in REFERENCES:
+        return parts[0], None, None
     if len(parts) not in (2, 3) or parts[0] not in ("nmf", "vq", "cd"):
-        raise ValueError(f"cell must be 'none' or '<nmf|vq|cd> <grad> [inv_t]', got {cell!r}")
+        raise ValueError(f"cell must be one of {REFERENCES} or '<nmf|vq|cd> <grad> [inv_t]', got {cell!r}")
     grad = int(parts[1]) if parts[1].isdigit() else parts[1]
     return parts[0], grad, float(parts[2]) if len(parts) == 3 else 100.0
 
@@ -80,6 +83,8 @@ class MarkerHamNet(nn.Module):
             nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU())
         if solver == "none":
             self.context = nn.Identity()
+        elif solver in REFERENCES:
+            raise ValueError(f"the marker network takes 'none' or a solver, got {solver!r}")
         else:
             self.context = Hamburger(width, ham=solver, version="v2", rank=rank, steps=steps, grad=grad,
                                      inv_t=inv_t)
@@ -127,7 +132,7 @@ def legend_cell(cell: str, seed: int, steps: int = 1000, task: str = "one-colour
     key = (steps, task)
     if key not in _DATA:
         _DATA[key] = build_datasets(cfg)
-    head = "none" if solver == "none" else f"{solver} {grad}"
+    head = solver if solver in REFERENCES else f"{solver} {grad}"
     if solver in ("vq", "cd"):
         cfg.model.head.ham = {**cfg.model.head.ham, "inv_t": inv_t}
     rows, _ = E.run_heads(cfg, [head], [seed], _DATA[key], train, out_dir=f"{out_dir}/ckpt/{task}_t{inv_t}")
