@@ -331,10 +331,11 @@ def diagnose(model, inv_ts=(100.0, 20.0, 5.0), grads=("one-step", "one-step-base
     return dict(stats=stats, jacobian=jac, same_cluster=same)
 
 
-def legend_diagnose(cell="vq 2 100", steps=0, seed=0, images=32, inv_ts=(100.0, 20.0, 5.0)) -> dict:
-    """The legend network's ham input (signed features, 8 x 8), fresh (steps=0) or after `steps`
-    of training: assignment_stats per inv_t, and the weight a gray-shape position puts on the
-    legend's cluster(s) (as `diagnose`'s same_cluster)."""
+def legend_diagnose(cell="vq 2 100", steps=0, seed=0, images=32, inv_ts=(100.0, 20.0, 5.0), ckpt=None) -> dict:
+    """The legend network's ham input (signed features, 8 x 8), fresh (steps=0), after `steps`
+    of training, or from a trained run's checkpoint `ckpt` (its last.pt): assignment_stats per
+    inv_t, and the weight a gray-shape position puts on the legend's cluster(s) (as
+    `diagnose`'s same_cluster)."""
     from ..seg import experiments as E
     from ..seg.grad_table import config
     from ..seg.model import build_model
@@ -346,7 +347,12 @@ def legend_diagnose(cell="vq 2 100", steps=0, seed=0, images=32, inv_ts=(100.0, 
                               out_dir=f"runs/gradient_study/diag_{solver}_{grad}_{seed}")
     data = build_datasets(cfg)
     torch.manual_seed(seed)
-    model = train(cfg, data)["model"] if steps else build_model(cfg.model)
+    if ckpt:
+        from ..train import load_checkpoint
+        model = build_model(cfg.model)
+        model.load_state_dict(load_checkpoint(ckpt, restore_rng=False)["model"])
+    else:
+        model = train(cfg, data)["model"] if steps else build_model(cfg.model)
     model.eval()
     val = data[1]
     x, lab, ctx = val.images[:images], val.labels[:images], val.needs_context[:images]
@@ -439,6 +445,7 @@ def main(argv=None):
     p.add_argument("--shape", type=int, nargs=4, default=(1, 128, 64, 64))
     p.add_argument("--rank", type=int, default=16)
     p.add_argument("--rounds", type=int, default=15)
+    p.add_argument("--ckpt", default=None, help="diagnose-legend: a trained run's last.pt ({seed} is filled in)")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(a.threads)
@@ -454,8 +461,9 @@ def main(argv=None):
     elif a.what == "diagnose-legend":
         for seed in seeds:
             for cell in cells:
-                res = legend_diagnose(cell, a.steps or 0, seed)
-                log.info("legend %s seed %d after %d steps", cell, seed, a.steps or 0)
+                ckpt = a.ckpt.format(seed=seed) if a.ckpt else None
+                res = legend_diagnose(cell, a.steps or 0, seed, ckpt=ckpt)
+                log.info("legend %s seed %d %s", cell, seed, f"from {ckpt}" if ckpt else f"after {a.steps or 0} steps")
                 for r, sc in zip(res["stats"], res["same_cluster"]):
                     log.info("  inv_t %5.0f  entropy/log r %.3f  mean max C %.3f  hard %.2f  softmax gain %.3g"
                              "  step-Jacobian radius %.2f  gray pixels' weight on the legend's cluster %.3f",
