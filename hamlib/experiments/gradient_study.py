@@ -331,7 +331,8 @@ def diagnose(model, inv_ts=(100.0, 20.0, 5.0), grads=("one-step", "one-step-base
     return dict(stats=stats, jacobian=jac, same_cluster=same)
 
 
-def legend_diagnose(cell="vq 2 100", steps=0, seed=0, images=32, inv_ts=(100.0, 20.0, 5.0), ckpt=None) -> dict:
+def legend_diagnose(cell="vq 2 100", steps=0, seed=0, images=32, inv_ts=(100.0, 20.0, 5.0), ckpt=None,
+                    task="one-colour") -> dict:
     """The legend network's ham input (signed features, 8 x 8), fresh (steps=0), after `steps`
     of training, or from a trained run's checkpoint `ckpt` (its last.pt): assignment_stats per
     inv_t, and the weight a gray-shape position puts on the legend's cluster(s) (as
@@ -341,7 +342,7 @@ def legend_diagnose(cell="vq 2 100", steps=0, seed=0, images=32, inv_ts=(100.0, 
     from ..seg.model import build_model
     from ..seg.train import build_datasets, train
     solver, grad, inv_t = parse_cell(cell)
-    cfg = config(max(steps, 1))
+    cfg = config(max(steps, 1), task)
     cfg.model.head.ham = {**cfg.model.head.ham, "inv_t": inv_t}
     cfg = dataclasses.replace(E.with_head(cfg, f"{solver} {grad}"), seed=seed, resume=False, progress=False,
                               out_dir=f"runs/gradient_study/diag_{solver}_{grad}_{seed}")
@@ -446,6 +447,7 @@ def main(argv=None):
     p.add_argument("--shape", type=int, nargs=4, default=(1, 128, 64, 64))
     p.add_argument("--rank", type=int, default=16)
     p.add_argument("--rounds", type=int, default=15)
+    p.add_argument("--task", default="one-colour", choices=("one-colour", "two-colour"), help="diagnose-legend")
     p.add_argument("--ckpt", default=None, help="diagnose-legend: a trained run's last.pt ({seed} is filled in)")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -463,7 +465,7 @@ def main(argv=None):
         for seed in seeds:
             for cell in cells:
                 ckpt = a.ckpt.format(seed=seed) if a.ckpt else None
-                res = legend_diagnose(cell, a.steps or 0, seed, ckpt=ckpt)
+                res = legend_diagnose(cell, a.steps or 0, seed, ckpt=ckpt, task=a.task)
                 log.info("legend %s seed %d %s", cell, seed, f"from {ckpt}" if ckpt else f"after {a.steps or 0} steps")
                 for r, sc in zip(res["stats"], res["same_cluster"]):
                     log.info("  inv_t %5.0f  entropy/log r %.3f  mean max C %.3f  hard %.2f  softmax gain %.3g"
