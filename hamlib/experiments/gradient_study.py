@@ -1,10 +1,18 @@
 """Which gradient mode and temperature VQ and NMF need: the grid, its table and the diagnostics.
 
-    python -m hamlib.experiments.gradient_study marker --out runs/gradient_study
-    python -m hamlib.experiments.gradient_study legend --steps 1000 --cells "vq 2 20,vq 2 5" --out runs/gradient_study
-    python -m hamlib.experiments.gradient_study table --out runs/gradient_study
-    python -m hamlib.experiments.gradient_study diagnose --out runs/gradient_study
-    python -m hamlib.experiments.gradient_study cost --shape 1 128 64 64 --rank 16
+The measured study (CPU, one thread per process, at most two processes; every cell 3 seeds):
+
+    S="python -m hamlib.experiments.gradient_study"
+    $S marker                                            # notebook 05's task, the default grid, ~8 min
+    $S marker --cells "vq 2 50,vq 2 10,vq one-step-bases 10"
+    $S legend --cells "vq 2 100,vq 2 20,vq 2 5,vq one-step-bases 20,vq one-step-bases 5,vq bptt 20,vq bptt 5,nmf 3"
+    $S legend2 --cells "none,pool,nmf bptt,nmf 2,nmf one-step-bases,vq 2 100,vq 2 50,vq 2 20,vq 2 10,vq 2 5,\
+vq one-step-bases 20,vq one-step-bases 5,vq bptt 20"    # 1000 steps, ~1-2 min a run on a busy 2-core machine
+    $S table                                             # every seed, from runs/gradient_study/*.csv
+    $S diagnose --cells "vq 2 100,vq 2 5" --seeds 0      # trained marker networks (--steps 0: fresh)
+    $S diagnose-legend --task two-colour --cells "vq 2 100" --seeds 0,1,2 \
+        --ckpt "runs/gradient_study/ckpt/two-colour_t100.0/vq_2_s{seed}/last.pt"
+    $S cost --shape 1 128 64 64 --rank 16 --rounds 30   # NMF modes: one training step of the ham, eager/compiled
 
 A cell is "<solver> <grad> <inv_t>" (e.g. "vq 2 20", "nmf bptt 100", "none"); inv_t is read by
 VQ and CD only. Two tasks, each trained from scratch, the same budget for every cell:
