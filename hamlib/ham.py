@@ -47,7 +47,7 @@ class Hamburger(nn.Module):
       groups: S, the ham's heads (d / S channels each). grad, inv_t, beta, eval_seed,
         validate: passed to the solver module (see `hamlib.NMF2D`); grad=None is the
         solver's measured default ("bptt" for NMF, "one-step-bases" for CD, 2 for VQ),
-        grad="one-step" the paper's.
+        grad="one-step" the paper's; inv_t=None is the solver's (20 for VQ, 100 for CD).
       bases: "random" (the reference's configs) or "learned": an (S, d/S, r) buffer that
         hamlib updates in *training* forwards by the reference's moving average of the final
         bases (the reference updates it only in eval forwards and never enables it in its
@@ -62,7 +62,7 @@ class Hamburger(nn.Module):
     """
 
     def __init__(self, channels, ham="nmf", version="v2", d=None, rank=64, steps=6, eval_steps=None,
-                 groups=1, grad=None, bases="random", inv_t=100.0, beta=0.1, norm="bn",
+                 groups=1, grad=None, bases="random", inv_t=None, beta=0.1, norm="bn",
                  dual=False, num_classes=None, eval_seed=0, validate=True):
         super().__init__()
         if ham not in SOLVERS:

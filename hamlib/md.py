@@ -92,9 +92,10 @@ def _inv_norm(X, eps=1e-12):
     return 1.0 / X.norm(dim=1, keepdim=True).clamp_min(eps)
 
 
-def _soft_assign(X, D, inv_t, x_scale=None):
-    # C = softmax_r(t * diag(x_scale) X^T D)  -> Ct (B, r, N)
-    S = _bmm_t(D, X)                                  # (B, r, d) @ (B, d, N) -> (B, r, N)
+def _soft_assign(X, D, inv_t, x_scale=None, s=None):
+    # C = softmax_r(t * diag(x_scale) (X / s)^T D)  -> Ct (B, r, N). Dividing by s before the
+    # product with x_scale keeps both backward products in range at any scale of X
+    S = _over(_bmm_t(D, X), s)                        # (B, r, d) @ (B, d, N) -> (B, r, N)
     if x_scale is not None:
         S = S * x_scale
     return F.softmax(inv_t * S, dim=1)
@@ -105,10 +106,10 @@ def _normalise_over_N(Ct):
     return Ct / (Ct.sum(dim=2, keepdim=True) + EPS)
 
 
-def vq_coef_step(X, D, inv_t=100.0, x_scale=None):
-    """C = softmax_r(t Xn^T Dn), normalised over N. x_scale: 1/||x_n|| if precomputed."""
+def vq_coef_step(X, D, inv_t=100.0, x_scale=None, s=None):
+    """C = softmax_r(t Xn^T Dn), normalised over N. x_scale: 1/||x_n / s|| if precomputed."""
     x_scale = _inv_norm(X) if x_scale is None else x_scale
-    return _normalise_over_N(_soft_assign(X, F.normalize(D, dim=1, eps=EPS), inv_t, x_scale))
+    return _normalise_over_N(_soft_assign(X, F.normalize(D, dim=1, eps=EPS), inv_t, x_scale, s))
 
 
 def vq_bases_step(X, Ct, s=None):
@@ -121,7 +122,7 @@ def _final_inv_norm(X):
     return 1.0 / (X.detach().norm(dim=1, keepdim=True) + EPS)
 
 
-def vq_final(X, D, Ct=None, inv_t=100.0, x_scale=None):
+def vq_final(X, D, Ct=None, inv_t=100.0, x_scale=None, s=None):
     """C = softmax_r(t diag(x_scale) X^T Dn), C not normalised over N.
 
     x_scale defaults to 1 / (||x_n|| + eps) computed from X.detach(), as the reference
@@ -130,16 +131,16 @@ def vq_final(X, D, Ct=None, inv_t=100.0, x_scale=None):
     is the exact derivative of the forward with the final step's position norms held fixed.
     """
     x_scale = _final_inv_norm(X) if x_scale is None else x_scale
-    return _soft_assign(X, F.normalize(D, dim=1, eps=EPS), inv_t, x_scale)
+    return _soft_assign(X, F.normalize(D, dim=1, eps=EPS), inv_t, x_scale, s)
 
 
 # ---- CD: spherical k-means bases, ridge-regression coefficients -------------
 
 
-def cd_coef_step(X, D, inv_t=100.0, x_scale=None):
+def cd_coef_step(X, D, inv_t=100.0, x_scale=None, s=None):
     """C = softmax_r(t Xn^T D), normalised over N."""
     x_scale = _inv_norm(X) if x_scale is None else x_scale
-    return _normalise_over_N(_soft_assign(X, D, inv_t, x_scale))
+    return _normalise_over_N(_soft_assign(X, D, inv_t, x_scale, s))
 
 
 def cd_bases_step(X, Ct, s=None):
@@ -195,14 +196,14 @@ def make_solver(kind, X, inv_t=100.0, beta=0.1, scale=None) -> Solver:
         raise ValueError(f"unknown solver {kind!r}: expected 'nmf', 'vq' or 'cd'")
     # the positions' norms, once: ||x_n / s|| (B, 1, N) neither overflows nor underflows (X / s is transient)
     n = (X if s is None else X / s).norm(dim=1, keepdim=True)
-    x_scale = _over(1.0 / n.clamp_min(1e-12), s)           # 1 / ||x_n||, as `_inv_norm`
+    x_scale = 1.0 / n.clamp_min(1e-12)                     # 1 / ||x_n / s||, as `_inv_norm`
     init = lambda D: None  # noqa: E731  the VQ and CD steps need no initial coefficients
     if kind == "vq":
-        final_scale = _over(1.0 / (n.detach() + EPS), s)   # as `_final_inv_norm`
-        return Solver(init, lambda D, Ct, inplace=False: vq_coef_step(X, D, inv_t, x_scale),
+        final_scale = 1.0 / (n.detach() + EPS)             # as `_final_inv_norm`, of X / s
+        return Solver(init, lambda D, Ct, inplace=False: vq_coef_step(X, D, inv_t, x_scale, s),
                       lambda D, Ct, inplace=False: vq_bases_step(X, Ct, s),
-                      lambda D, Ct: vq_final(X, D, Ct, inv_t, final_scale))
-    return Solver(init, lambda D, Ct, inplace=False: cd_coef_step(X, D, inv_t, x_scale),
+                      lambda D, Ct: vq_final(X, D, Ct, inv_t, final_scale, s))
+    return Solver(init, lambda D, Ct, inplace=False: cd_coef_step(X, D, inv_t, x_scale, s),
                   lambda D, Ct, inplace=False: cd_bases_step(X, Ct, s),
                   lambda D, Ct: cd_final(X, D, Ct, beta, s))
 
@@ -427,10 +428,10 @@ def _unscale(kind, D, Ct, s):
 
 class _MD2D(nn.Module):
     """Shared forward of NMF2D, VQ2D and CD2D (not public: use those three; each sets
-    `kind` and `default_grad`)."""
+    `kind`, `default_grad` and `default_inv_t`)."""
 
     def __init__(self, channels, rank=64, steps=6, eval_steps=None, groups=1, grad=None,
-                 bases="random", inv_t=100.0, beta=0.1, eta=0.9, layout="bchw", eval_seed=0,
+                 bases="random", inv_t=None, beta=0.1, eta=0.9, layout="bchw", eval_seed=0,
                  validate=True, spatial=True):
         super().__init__()
         name = type(self).__name__
@@ -453,7 +454,8 @@ class _MD2D(nn.Module):
                              "size is H*W, known only at the forward)")
         if layout not in ("bchw", "bnc"):
             raise ValueError(f"layout must be 'bchw' (feature maps) or 'bnc' (tokens), got {layout!r}")
-        if not inv_t > 0:
+        inv_t = self.default_inv_t if inv_t is None else inv_t
+        if isinstance(inv_t, bool) or not isinstance(inv_t, numbers.Real) or not inv_t > 0:
             raise ValueError(f"inv_t must be > 0, got {inv_t!r}")
         if self.kind == "cd" and not beta > 0:
             raise ValueError(f"beta must be > 0 (the ridge keeps D^T D + beta I invertible), got {beta!r}")
@@ -650,27 +652,35 @@ class NMF2D(_MD2D):
 
     kind = "nmf"
     default_grad = "bptt"
+    default_inv_t = 1.0  # unused: NMF has no softmax temperature
 
 
 class VQ2D(_MD2D):
     """Soft vector quantisation layer (cosine k-means, inverse temperature inv_t).
 
-    Arguments as NMF2D, plus inv_t (t in softmax(t * cos), default 100). The final step
-    holds the positions' norms constant for autograd, as the reference (see `vq_final`).
+    Arguments as NMF2D, plus inv_t (t in softmax(t * cos)). The final step holds the
+    positions' norms constant for autograd, as the reference (see `vq_final`).
 
-    Default gradient: truncated through the last 2 steps (grad=2), the best VQ mode in the
-    README's table ("Choosing the gradient"): BPTT is unstable through the sharp softmax and
-    the implicit mode's Neumann series diverges.
+    Defaults: inv_t = 20 (the reference uses 100: pass inv_t=100 for it) and a gradient
+    truncated through the last 2 steps (grad=2). At t = 100 the assignments on signed
+    features are nearly one-hot, so a pixel reads only its own cluster's centroid, and
+    networks that did not learn to co-cluster a context source with its readers learned
+    no context at all; at t = 20 they stay soft. grad=2 at t = 20 was best or tied on the
+    three tasks measured (README, "Choosing the gradient"; python -m
+    hamlib.experiments.gradient_study); BPTT is unstable through the sharp softmax and the
+    implicit mode's Neumann series diverges.
     """
 
     kind = "vq"
     default_grad = 2
+    default_inv_t = 20.0
 
 
 class CD2D(_MD2D):
     """Concept-decomposition layer: spherical k-means bases, ridge coefficients.
 
-    Arguments as NMF2D, plus inv_t (default 100) and beta (ridge, > 0, default 0.1).
+    Arguments as NMF2D, plus inv_t (default 100, the reference's) and beta (ridge, > 0,
+    default 0.1).
 
     Default gradient "one-step-bases", tied best in the README's table ("Choosing the
     gradient"); the implicit mode's Neumann series diverges for CD.
@@ -678,6 +688,7 @@ class CD2D(_MD2D):
 
     kind = "cd"
     default_grad = "one-step-bases"
+    default_inv_t = 100.0
 
 
 SOLVERS = {"nmf": NMF2D, "vq": VQ2D, "cd": CD2D}

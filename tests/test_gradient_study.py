@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from hamlib.experiments import gradient_study as G
-from hamlib.viz.gradients import MarkerNet
+from hamlib.experiments.marker import MarkerNet
 
 
 def test_parse_cell():
@@ -74,9 +74,8 @@ def test_step_cost_orders_memory():
 def test_legend_cell_trains_with_the_cells_temperature(tmp_path, monkeypatch):
     import dataclasses
 
-    from hamlib.seg import grad_table
-    from hamlib.seg import train as seg_train
-    real_config, real_train, seen = grad_table.config, seg_train.train, {}
+    from hamlib.experiments import legend
+    real_config, real_train, seen = G.config, legend.train, {}
 
     def tiny(steps, task="one-colour"):
         return dataclasses.replace(real_config(steps, task), n_train=16, n_val=8, batch_size=4)
@@ -85,8 +84,8 @@ def test_legend_cell_trains_with_the_cells_temperature(tmp_path, monkeypatch):
         seen["ham"], seen["one_colour"] = dict(cfg.model.head.ham), cfg.legend.one_colour
         return real_train(cfg, datasets)
 
-    monkeypatch.setattr(grad_table, "config", tiny)
-    monkeypatch.setattr(seg_train, "train", spy)
+    monkeypatch.setattr(G, "config", tiny)
+    monkeypatch.setattr(legend, "train", spy)
     monkeypatch.setattr(G, "_DATA", {})
     miou, ctx = G.legend_cell("vq 2 20", 0, steps=2, out_dir=str(tmp_path))
     assert seen["ham"]["ham"] == "vq" and seen["ham"]["grad"] == 2 and seen["ham"]["inv_t"] == 20.0

@@ -679,3 +679,16 @@ def test_nmf_at_any_scale_is_the_exact_solve_from_its_initial_softmax(scale):
     xs.requires_grad_(True)
     (gs,) = torch.autograd.grad(m(xs).sum(), xs)
     assert torch.isfinite(gs).all() and gs.abs().max() > 0
+
+
+def test_vq_default_temperature_is_20_and_cd_keeps_the_references_100():
+    """inv_t=None is the solver's measured default: VQ2D's output equals an explicit inv_t=20 and
+    differs from the reference's 100; CD2D's equals 100 (README, "Choosing the gradient")."""
+    x = torch.rand(2, 8, 6, 6, generator=gen(3)) - 0.5
+    for cls, default, other in ((hamlib.VQ2D, 20.0, 100.0), (hamlib.CD2D, 100.0, 20.0)):
+        y = cls(8, rank=3).eval()(x)
+        torch.testing.assert_close(y, cls(8, rank=3, inv_t=default).eval()(x), rtol=0, atol=0)
+        assert not torch.allclose(y, cls(8, rank=3, inv_t=other).eval()(x), atol=1e-4)
+    for bad in (0, -1.0, True, "20"):
+        with pytest.raises(ValueError, match="inv_t"):
+            hamlib.VQ2D(8, rank=3, inv_t=bad)

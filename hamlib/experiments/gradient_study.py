@@ -51,8 +51,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..ham import Hamburger
-from ..md import NMF2D, make_solver, random_bases
-from ..viz.gradients import MarkerConfig, marker_accuracy, marker_batch
+from ..md import NMF2D, VQ2D, make_solver, random_bases
+from ..measure import peak_tensor_memory
+from ..seg.model import build_model
+from ..seg.train import build_datasets, train
+from ..train import load_checkpoint
+from ..viz.gradients import step_jacobian_radius
+from . import legend
+from .grad_table import config
+from .marker import MarkerConfig, marker_accuracy, marker_batch
 
 log = logging.getLogger(__name__)
 
@@ -132,9 +139,6 @@ _DATA = {}
 
 def legend_cell(cell: str, seed: int, steps: int = 1000, task: str = "one-colour", out_dir="runs/gradient_study"):
     """One (cell, seed) of grad_table's legend run, with the cell's inv_t. Returns (mIoU, ctx acc)."""
-    from ..seg import experiments as E
-    from ..seg.grad_table import config
-    from ..seg.train import build_datasets, train
     solver, grad, inv_t = parse_cell(cell)
     cfg = config(steps, task)
     key = (steps, task)
@@ -143,7 +147,7 @@ def legend_cell(cell: str, seed: int, steps: int = 1000, task: str = "one-colour
     head = solver if solver in REFERENCES else f"{solver} {grad}"
     if solver in ("vq", "cd"):
         cfg.model.head.ham = {**cfg.model.head.ham, "inv_t": inv_t}
-    rows, _ = E.run_heads(cfg, [head], [seed], _DATA[key], train, out_dir=f"{out_dir}/ckpt/{task}_t{inv_t}")
+    rows, _ = legend.run_heads(cfg, [head], [seed], _DATA[key], out_dir=f"{out_dir}/ckpt/{task}_t{inv_t}")
     return rows[0]["miou"], rows[0]["ctx_acc"]
 
 
@@ -284,7 +288,6 @@ def truncation_agreement(X, inv_t, grads, rank=4, steps=6, seed=0) -> dict:
     """grad -> cosine between dL/dX under `grad` and under "bptt" (the derivative of the
     forward, up to ||x||, which VQ holds constant), for L = <w, VQ2D(X)> with w random;
     X (B, d, H, W), eval mode (fixed bases), float64. Near 1: the cheap mode is the gradient."""
-    from ..md import VQ2D
     w = torch.randn(X.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     g = {}
     for grad in ("bptt", *grads):
@@ -300,7 +303,6 @@ def diagnose(model, inv_ts=(100.0, 20.0, 5.0), grads=("one-step", "one-step-base
     """On `images` marker test images through `model` (a MarkerHamNet): assignment stats per
     inv_t, the fraction of far pixels in the marker's hard cluster, and marker_jacobian per
     (grad, inv_t) of a VQ2D (r, K as the model's ham) in eval mode (fixed bases)."""
-    from ..md import VQ2D
     x, _ = marker_batch(images, generator=torch.Generator().manual_seed(1000 + seed))
     Z = lower_features(model, x)                                         # (B, d, H, W)
     B, d, H, W = Z.shape
@@ -308,7 +310,6 @@ def diagnose(model, inv_ts=(100.0, 20.0, 5.0), grads=("one-step", "one-step-base
     far = F.max_pool2d(marker.float(), 9, 1, 4) == 0                    # beyond a 4-pixel halo
     ham = model.context.ham
     stats = assignment_stats(Z.reshape(B, d, H * W), inv_ts, ham.rank, ham.steps, seed)
-    from ..viz.gradients import step_jacobian_radius
     for r in stats:  # spectral radius of one solver step's Jacobian: > 1 lets BPTT's gradient grow like radius^K
         r["radius"] = statistics.fmean(step_jacobian_radius("vq", Z[b].reshape(d, -1), rank=ham.rank, steps=ham.steps,
                                                             inv_t=r["inv_t"]) for b in range(min(B, 4)))
@@ -345,19 +346,14 @@ def legend_diagnose(cell="vq 2 100", steps=0, seed=0, images=32, inv_ts=(100.0, 
     of training, or from a trained run's checkpoint `ckpt` (its last.pt): assignment_stats per
     inv_t, and the weight a gray-shape position puts on the legend's cluster(s) (as
     `diagnose`'s same_cluster)."""
-    from ..seg import experiments as E
-    from ..seg.grad_table import config
-    from ..seg.model import build_model
-    from ..seg.train import build_datasets, train
     solver, grad, inv_t = parse_cell(cell)
     cfg = config(max(steps, 1), task)
     cfg.model.head.ham = {**cfg.model.head.ham, "inv_t": inv_t}
-    cfg = dataclasses.replace(E.with_head(cfg, f"{solver} {grad}"), seed=seed, resume=False, progress=False,
+    cfg = dataclasses.replace(legend.with_head(cfg, f"{solver} {grad}"), seed=seed, resume=False, progress=False,
                               out_dir=f"runs/gradient_study/diag_{solver}_{grad}_{seed}")
     data = build_datasets(cfg)
     torch.manual_seed(seed)
     if ckpt:
-        from ..train import load_checkpoint
         model = build_model(cfg.model)
         model.load_state_dict(load_checkpoint(ckpt, restore_rng=False)["model"])
     else:
@@ -379,7 +375,6 @@ def legend_diagnose(cell="vq 2 100", steps=0, seed=0, images=32, inv_ts=(100.0, 
     ham = model.head.context.ham
     X = Z.reshape(B, d, h * w).double()
     stats = assignment_stats(X, inv_ts, ham.rank, ham.steps, seed)
-    from ..viz.gradients import step_jacobian_radius
     for r in stats:
         r["radius"] = statistics.fmean(step_jacobian_radius("vq", X[b], rank=ham.rank, steps=ham.steps,
                                                             inv_t=r["inv_t"]) for b in range(4))
@@ -411,9 +406,8 @@ def step_cost(grads=("one-step", "one-step-bases", 2, 3, "bptt"), shape=(1, 128,
               rounds=15, compiled=False, seed=0) -> dict:
     """grad -> (ms, MB): one forward + backward of NMF2D(grad) on a ReLU'd random input, one
     thread, the modes interleaved round by round, the minimum of `rounds`; MB is
-    `hamlib.bench.peak_tensor_memory` (eager). compiled: torch.compile (graph breaks allowed).
+    `hamlib.measure.peak_tensor_memory` (eager). compiled: torch.compile (graph breaks allowed).
     validate=False: the input check's host sync would break the compiled graph."""
-    from ..bench import peak_tensor_memory
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
