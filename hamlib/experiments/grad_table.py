@@ -84,17 +84,24 @@ def run_rows(todo, steps, out_dir, task="one-colour", base="quick", jobs=1):
             yield fut.result()
 
 
-def read_rows(path: Path) -> list:
+def read_csv(path, ints=(), floats=()) -> list:
+    """The rows of a results CSV (none if it does not exist yet), with the named columns
+    converted to int (empty or "None" -> None) and float."""
+    path = Path(path)
     if not path.exists():
         return []
     with path.open() as f:
         rows = list(csv.DictReader(f))
     for r in rows:
-        r["seed"], r["steps"] = int(r["seed"]), int(r["steps"])
-        r["params"] = int(r["params"]) if r["params"] not in ("", "None") else None
-        for k in ("miou", "ctx_acc", "ms_per_step", "wall_s"):
+        for k in ints:
+            r[k] = int(r[k]) if r[k] not in ("", "None") else None
+        for k in floats:
             r[k] = float(r[k])
     return rows
+
+
+def read_rows(path: Path) -> list:
+    return read_csv(path, ints=("seed", "steps", "params"), floats=("miou", "ctx_acc", "ms_per_step", "wall_s"))
 
 
 def sort_rows(rows, heads):

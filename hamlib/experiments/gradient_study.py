@@ -58,7 +58,7 @@ from ..seg.train import build_datasets, train
 from ..train import load_checkpoint
 from ..viz.gradients import step_jacobian_radius
 from . import legend
-from .grad_table import config
+from .grad_table import config, read_csv
 from .marker import MarkerConfig, marker_accuracy, marker_batch
 
 log = logging.getLogger(__name__)
@@ -157,16 +157,7 @@ def legend_cell(cell: str, seed: int, steps: int = 1000, task: str = "one-colour
 
 
 def read_rows(path) -> list:
-    path = Path(path)
-    if not path.exists():
-        return []
-    with path.open() as f:
-        rows = list(csv.DictReader(f))
-    for r in rows:
-        r["seed"], r["steps"] = int(r["seed"]), int(r["steps"])
-        for k in ("score", "ctx", "wall_s"):
-            r[k] = float(r[k])
-    return rows
+    return read_csv(path, ints=("seed", "steps"), floats=("score", "ctx", "wall_s"))
 
 
 def run_grid(task: str, cells, seeds, out_dir, steps=None) -> list:
