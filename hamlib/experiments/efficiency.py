@@ -83,9 +83,10 @@ def hamburger_v1_macs(B, C, N, r, K):
 class FloorNMF(torch.nn.Module):
     """The bare products of NMF with nothing else: the cost no NMF can beat.
 
-    Each step feeds the next (a power iteration, D rescaled by its largest entry: d r work,
-    negligible), so a compiler cannot drop or merge the products: `torch.compile` would
-    otherwise see K + 1 identical D^T X and keep one.
+    The same 2(K+1) + 1 batched products as NMF2D (initial coefficients, K steps of
+    coefficients then bases, the final coefficients, the reconstruction), each feeding the next
+    (D rescaled by the largest coefficient: r N work, 1/d of a product), so a compiler cannot
+    drop or merge them: `torch.compile` would otherwise see K + 1 identical D^T X and keep one.
     """
 
     def __init__(self, rank, steps):
@@ -96,13 +97,15 @@ class FloorNMF(torch.nn.Module):
         B, C, H, W = x.shape
         X = x.reshape(B, C, H * W)                                   # (B, d, N)
         D = torch.rand(B, C, self.rank, device=x.device, dtype=x.dtype)
-        with torch.no_grad():
-            for _ in range(self.steps + 1):
+        with torch.no_grad():                                        # NMF's products, in NMF's order:
+            Ct = torch.bmm(D.mT, X)                                  # the initial coefficients (B, r, N)
+            for _ in range(self.steps):                              # K steps: coefficients, then bases
+                D = D / Ct.amax(dim=(1, 2), keepdim=True)            # bounded; each product feeds the next
                 Ct = torch.bmm(D.mT, X)                              # (B, r, N)
                 D = torch.bmm(X, Ct.mT)                              # (B, d, r)
-                D = D / D.amax(dim=(1, 2), keepdim=True)             # bounded
-        Ct = torch.bmm(D.mT, X)
-        return torch.bmm(D, Ct).reshape(B, C, H, W)
+            D = D / D.amax(dim=(1, 2), keepdim=True)
+        Ct = torch.bmm(D.mT, X)                                      # the final (differentiated) step
+        return torch.bmm(D, Ct).reshape(B, C, H, W)                  # 2(K+1) + 1 products, as floor_macs
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """hamlib.experiments.efficiency: the benchmark's formulas and measurements (not its timings: those are for humans)."""
 
 import pytest
+import torch
 
 from hamlib.experiments import efficiency
 
@@ -57,3 +58,19 @@ def test_macs_rows_match_formulas_and_paper():
     for name in ("self-attention", "Ham (NMF)", "Ham (CD)"):
         assert abs(rows[name]["gmacs"] / paper[name] - 1) < 0.05, name
     assert efficiency.paper_markdown().count("\n") == len(efficiency.PAPER_EFFICIENCY) + 1
+
+
+def test_floor_runs_exactly_the_products_floor_macs_counts(monkeypatch):
+    """The floor is the cost no NMF can avoid: its batched products must add up to floor_macs
+    (one product too many made every 'infer / floor' ratio 7% low)."""
+    macs, bmm = [], torch.bmm
+
+    def counting_bmm(a, b):
+        macs.append(a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2])
+        return bmm(a, b)
+
+    B, C, H, W, r, K = 2, 16, 6, 5, 4, 3
+    monkeypatch.setattr(torch, "bmm", counting_bmm)
+    efficiency.FloorNMF(r, K)(torch.rand(B, C, H, W))
+    assert sum(macs) == efficiency.floor_macs(B, C, H * W, r, K)
+    assert len(macs) == 2 * (K + 1) + 1
