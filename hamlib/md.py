@@ -546,8 +546,11 @@ class NMF2D(_MD2D):
 
     The solver always runs in float32 or float64: a half-precision input (for
     example under autocast) is upcast, and the output is cast back. It runs on
-    X / s, s a power of two near max |X| per matrix (the decompositions are
-    scale-equivariant): inputs of any finite scale give the same relative result.
+    X / s, s a power of two near max |X| per matrix, so that the eps in the
+    denominators is relative and no product overflows: every finite scale works.
+    VQ and CD are scale-equivariant (X -> aX gives X_hat -> a X_hat); NMF is from
+    its starting point on, but that start, softmax(X^T D), reads X itself (as the
+    reference), so NMF's relative result depends on the input's scale.
     """
 
     kind = "nmf"

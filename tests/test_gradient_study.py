@@ -18,15 +18,17 @@ def test_parse_cell():
         with pytest.raises(ValueError, match="cell"):
             G.parse_cell(bad)
     with pytest.raises(ValueError, match="marker network"):
-        G.MarkerHamNet("pool")
+        G.marker_net("pool")
 
 
-def test_nmf_cell_starts_from_marker_net_weights():
+def test_a_cell_is_notebook_05s_marker_net_with_that_solver():
+    m = G.marker_net("vq 2 20")
+    assert isinstance(m, MarkerNet) and m.context.ham_kind == "vq"
+    assert m.context.ham.grad == 2 and m.context.ham.inv_t == 20.0
     torch.manual_seed(0)
     a = MarkerNet("bptt").state_dict()
     torch.manual_seed(0)
-    b = G.MarkerHamNet("nmf", "bptt").state_dict()
-    assert a.keys() == b.keys()
+    b = G.marker_net("nmf bptt").state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
@@ -56,7 +58,7 @@ def test_softer_temperature_softens_assignments():
 
 def test_diagnose_one_step_sends_nothing_to_the_marker():
     torch.manual_seed(0)
-    model = G.MarkerHamNet("vq", 2, 100.0).eval()
+    model = G.marker_net("vq 2 100").eval()
     res = G.diagnose(model, inv_ts=(5.0,), grads=("one-step", 2), images=1)
     ratio = {r["grad"]: r["ratio"] for r in res["jacobian"]}
     assert ratio["one-step"] == 0.0       # one-step: no gradient crosses between pixels

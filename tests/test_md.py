@@ -59,7 +59,7 @@ def test_functional_does_not_mutate_inputs():
     X = torch.rand(1, 8, 20, generator=gen(0))
     D0, C0 = torch.rand(1, 8, 3, generator=gen(1)), torch.rand(1, 20, 3, generator=gen(2))
     D0c, C0c = D0.clone(), C0.clone()
-    with torch.no_grad():  # the in-place fast path
+    with torch.no_grad():  # where the no-gradient loop may work in place
         hamlib.nmf(X, D0, C0, steps=3, final=True)
         hamlib.vq(X, D0, steps=3, final=True)
         hamlib.cd(X, D0, steps=3, final=True)
@@ -428,7 +428,7 @@ def _affine_solver(X, A, Bm, Q):
 
 
 def test_implicit_gradient_is_the_neumann_series():
-    from hamlib.md import _implicit_step
+    from hamlib.grad import _implicit_step
     d, N, r, n = 5, 7, 3, 6
     A = 0.3 * torch.randn(d, d, generator=gen(1), dtype=torch.float64)
     Bm = torch.randn(d, d, generator=gen(2), dtype=torch.float64)
@@ -692,3 +692,39 @@ def test_vq_default_temperature_is_20_and_cd_keeps_the_references_100():
     for bad in (0, -1.0, True, "20"):
         with pytest.raises(ValueError, match="inv_t"):
             hamlib.VQ2D(8, rank=3, inv_t=bad)
+
+
+@pytest.mark.parametrize("kind", ["nmf", "vq", "cd"])
+@pytest.mark.parametrize("grad", ["one-step", "one-step-bases", 1, 2, "bptt"])
+def test_each_gradient_mode_differentiates_what_its_plan_table_says(kind, grad):
+    """The module's input gradient equals a loop written from GradPlan's table: the first steps
+    without gradient, the last k with it (one-step-bases: only the last bases update; bptt: the
+    initial coefficients too), then the final step. A plan tracking one step too many or too few
+    fails here."""
+    K, B, C, H, W = 4, 2, 6, 4, 5
+    x = torch.rand(B, C, H, W, generator=gen(7), dtype=torch.float64) - (0.0 if kind == "nmf" else 0.5)
+    x = x / x.abs().amax() * 1.5                 # max |X| in [1, 2): the solve's scale s is exactly 1
+    w = torch.randn(x.shape, generator=gen(8), dtype=torch.float64)
+    m = hamlib.md.SOLVERS[kind](C, rank=3, steps=K, grad=grad, validate=False).double().eval()
+    xg = x.clone().requires_grad_(True)
+    (g_module,) = torch.autograd.grad((m(xg) * w).sum(), xg)
+
+    X = x.clone().requires_grad_(True)
+    solver = hamlib.md.make_solver(kind, X.reshape(B, C, H * W), m.inv_t, m.beta)
+    D = m.eval_bases.repeat(B, 1, 1)             # (S, d, r) -> (B*S, d, r)
+    k = {"one-step": 0, "one-step-bases": 0, "bptt": K}.get(grad, grad)
+    with torch.no_grad():
+        Ct = None if grad == "bptt" else solver.init(D)
+        for _ in range(K - k - (grad == "one-step-bases")):
+            D, Ct = solver.step(D, Ct)
+        if grad == "one-step-bases":
+            Ct = solver.coef(D, Ct)
+    if grad == "bptt":
+        Ct = solver.init(D)
+    if grad == "one-step-bases":
+        D = solver.bases(D, Ct)
+    for _ in range(k):
+        D, Ct = solver.step(D, Ct)
+    out = torch.bmm(D, solver.final(D, Ct)).reshape(x.shape)
+    (g_hand,) = torch.autograd.grad((out * w).sum(), X)
+    torch.testing.assert_close(g_module, g_hand, rtol=1e-10, atol=1e-12)

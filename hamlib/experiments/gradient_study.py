@@ -47,19 +47,18 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from ..ham import Hamburger
 from ..md import NMF2D, VQ2D, make_solver, random_bases
-from ..measure import peak_tensor_memory
+from ..measure import markdown_table, peak_tensor_memory
 from ..seg.model import build_model
 from ..seg.train import build_datasets, train
 from ..train import load_checkpoint
 from ..viz.gradients import step_jacobian_radius
 from . import legend
 from .grad_table import config, read_csv
-from .marker import MarkerConfig, marker_accuracy, marker_batch
+from .marker import MarkerConfig, MarkerNet, marker_accuracy, marker_batch, train_marker
 
 log = logging.getLogger(__name__)
 
@@ -82,52 +81,31 @@ def parse_cell(cell: str):
 
 
 # ---------------------------------------------------------------------------
-# The marker task with any solver (notebook 05's MarkerNet builds NMF only)
+# The marker task with any solver (notebook 05's MarkerNet with ham=solver)
 # ---------------------------------------------------------------------------
 
 
-class MarkerHamNet(nn.Module):
-    """MarkerNet's template with any solver: two 3x3 ConvBNReLU, a v2 Hamburger (or identity
-    for solver "none"), a 1x1 classifier. Built in MarkerNet's order, so an NMF cell starts
-    from MarkerNet's weights for the same seed."""
+def marker_config(cell: str, **kw) -> MarkerConfig:
+    """Notebook 05's MarkerConfig for a cell: "none", or "<solver> <grad> [inv_t]"."""
+    solver, grad, inv_t = parse_cell(cell)
+    if solver == "none":
+        return MarkerConfig(context="none", **kw)
+    if solver in REFERENCES:
+        raise ValueError(f"the marker network takes 'none' or a solver cell, got {cell!r}")
+    return MarkerConfig(context=grad, ham=solver, inv_t=inv_t, **kw)
 
-    def __init__(self, solver="vq", grad=2, inv_t=100.0, classes=4, width=16, rank=4, steps=6):
-        super().__init__()
-        self.local = nn.Sequential(
-            nn.Conv2d(1 + classes, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
-            nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU())
-        if solver == "none":
-            self.context = nn.Identity()
-        elif solver in REFERENCES:
-            raise ValueError(f"the marker network takes 'none' or a solver, got {solver!r}")
-        else:
-            self.context = Hamburger(width, ham=solver, version="v2", rank=rank, steps=steps, grad=grad,
-                                     inv_t=inv_t)
-        self.classify = nn.Conv2d(width, classes, 1)
 
-    def forward(self, x):
-        return self.classify(self.context(self.local(x)))  # (B, 1 + classes, H, W) -> (B, classes, H, W)
+def marker_net(cell: str) -> MarkerNet:
+    """Notebook 05's MarkerNet for a cell (its solver, gradient mode and temperature)."""
+    c = marker_config(cell)
+    return MarkerNet(c.context, c.classes, c.width, c.rank, c.steps, c.ham, c.inv_t)
 
 
 def train_marker_cell(cell: str, seed: int, iters: int = 150):
-    """train_marker's loop (Adam, fresh CPU batches from the global RNG seeded with `seed`,
-    test set from seed 1000) on MarkerHamNet(cell). Returns (final test accuracy, model)."""
-    solver, grad, inv_t = parse_cell(cell)
-    cfg = MarkerConfig(iters=iters, seed=seed)
-    torch.manual_seed(cfg.seed)
-    x_test, y_test = marker_batch(cfg.test_images, cfg.size, cfg.classes,
-                                  generator=torch.Generator().manual_seed(1000))
-    model = MarkerHamNet(solver, grad, inv_t, cfg.classes, cfg.width, cfg.rank, cfg.steps)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    for _ in range(cfg.iters):
-        x, y = marker_batch(cfg.batch, cfg.size, cfg.classes)
-        loss = F.cross_entropy(model(x), y)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"{cell}: loss {loss.item()}")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    return marker_accuracy(model, x_test, y_test), model.eval()
+    """`marker.train_marker` (Adam, fresh CPU batches from the global RNG seeded with `seed`,
+    test set from seed 1000) on the cell's MarkerNet. Returns (final test accuracy, model)."""
+    res = train_marker(marker_config(cell, iters=iters, seed=seed, eval_every=iters, device="cpu"))
+    return res["final_accuracy"], res["model"]
 
 
 # ---------------------------------------------------------------------------
@@ -204,21 +182,19 @@ def run_grid(task: str, cells, seeds, out_dir, steps=None) -> list:
 def markdown(rows) -> str:
     """One line per cell: the score of every seed, mean ± std (and ctx acc for the legend task)."""
     seeds = sorted({r["seed"] for r in rows})
-    cells = list(dict.fromkeys(r["cell"] for r in rows))
     legend = any(math.isfinite(r["ctx"]) for r in rows)
-    lines = ["| cell | " + " | ".join(f"seed {s}" for s in seeds) + " | mean ± std |"
-             + (" legend acc |" if legend else ""), "|" + "---|" * (len(seeds) + 2 + legend)]
-    for c in cells:
+    header = ["cell", *(f"seed {s}" for s in seeds), "mean ± std"] + (["legend acc"] if legend else [])
+    table = []
+    for c in dict.fromkeys(r["cell"] for r in rows):
         per = {r["seed"]: r for r in rows if r["cell"] == c}
         xs = [per[s]["score"] for s in seeds if s in per and math.isfinite(per[s]["score"])]
         mean = statistics.fmean(xs) if xs else float("nan")
         std = statistics.stdev(xs) if len(xs) > 1 else 0.0
-        txt = " | ".join(f"{per[s]['score']:.3f}" if s in per else "" for s in seeds)
-        line = f"| {c} | {txt} | {mean:.3f} ± {std:.3f} |"
+        line = [c, *(f"{per[s]['score']:.3f}" if s in per else "" for s in seeds), f"{mean:.3f} ± {std:.3f}"]
         if legend:
-            line += f" {statistics.fmean(per[s]['ctx'] for s in per):.3f} |"
-        lines.append(line)
-    return "\n".join(lines)
+            line.append(f"{statistics.fmean(per[s]['ctx'] for s in per):.3f}")
+        table.append(line)
+    return markdown_table(header, table)
 
 
 # ---------------------------------------------------------------------------
@@ -227,7 +203,7 @@ def markdown(rows) -> str:
 
 
 def lower_features(model, x):
-    """The ham's input in a MarkerHamNet: the lower bread's output (signed for VQ/CD), (B, d, H, W)."""
+    """The ham's input in a MarkerNet: the lower bread's output (signed for VQ/CD), (B, d, H, W)."""
     with torch.no_grad():
         return model.context.lower_bread(model.local(x))
 
@@ -291,7 +267,7 @@ def truncation_agreement(X, inv_t, grads, rank=4, steps=6, seed=0) -> dict:
 
 def diagnose(model, inv_ts=(100.0, 20.0, 5.0), grads=("one-step", "one-step-bases", 1, 2, "bptt"), images=8,
              seed=0) -> dict:
-    """On `images` marker test images through `model` (a MarkerHamNet): assignment stats per
+    """On `images` marker test images through `model` (a MarkerNet): assignment stats per
     inv_t, the fraction of far pixels in the marker's hard cluster, and marker_jacobian per
     (grad, inv_t) of a VQ2D (r, K as the model's ham) in eval mode (fixed bases)."""
     x, _ = marker_batch(images, generator=torch.Generator().manual_seed(1000 + seed))

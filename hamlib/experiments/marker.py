@@ -51,11 +51,12 @@ MARKER_CONTEXTS = ("none", "attention", "one-step", "one-step-bases", "bptt")
 class MarkerNet(nn.Module):
     """Two 3x3 ConvBNReLU (receptive field 5 x 5), a context block, a 1x1 classifier.
 
-    context: "none" (identity), "attention" (SelfAttention2d), or an NMF gradient
-    mode ("one-step", "one-step-bases", "bptt" or an int k) for a v2 NMF Hamburger.
+    context: "none" (identity), "attention" (SelfAttention2d), or a gradient mode
+    ("one-step", "one-step-bases", "bptt" or an int k) for a v2 Hamburger of solver `ham`
+    (NMF by default; inv_t=None is the solver's default temperature).
     """
 
-    def __init__(self, context="bptt", classes=4, width=16, rank=4, steps=6):
+    def __init__(self, context="bptt", classes=4, width=16, rank=4, steps=6, ham="nmf", inv_t=None):
         super().__init__()
         if context not in MARKER_CONTEXTS and not isinstance(context, int):
             raise ValueError(f"context must be one of {MARKER_CONTEXTS} or an int, got {context!r}")
@@ -67,7 +68,8 @@ class MarkerNet(nn.Module):
         elif context == "attention":
             self.context = SelfAttention2d(width)
         else:
-            self.context = Hamburger(width, ham="nmf", version="v2", rank=rank, steps=steps, grad=context)
+            self.context = Hamburger(width, ham=ham, version="v2", rank=rank, steps=steps, grad=context,
+                                     inv_t=inv_t)
         self.classify = nn.Conv2d(width, classes, 1)
 
     def forward(self, x):
@@ -82,6 +84,8 @@ class MarkerConfig:
     width: int = 16
     rank: int = 4
     steps: int = 6          # K of the Hamburger
+    ham: str = "nmf"        # its solver
+    inv_t: float | None = None  # VQ/CD temperature (None: the solver's default)
     iters: int = 150        # training iterations
     batch: int = 32
     lr: float = 3e-3
@@ -105,13 +109,15 @@ def train_marker(cfg: MarkerConfig):
     x_test, y_test = marker_batch(cfg.test_images, cfg.size, cfg.classes,
                                   generator=torch.Generator().manual_seed(1000))
     x_test, y_test = x_test.to(device), y_test.to(device)
-    model = MarkerNet(cfg.context, cfg.classes, cfg.width, cfg.rank, cfg.steps).to(device)
+    model = MarkerNet(cfg.context, cfg.classes, cfg.width, cfg.rank, cfg.steps, cfg.ham, cfg.inv_t).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     its, accs = [], []
     t0 = time.perf_counter()
     for it in range(1, cfg.iters + 1):
         x, y = (t.to(device) for t in marker_batch(cfg.batch, cfg.size, cfg.classes))  # drawn on the CPU
         loss = F.cross_entropy(model(x), y)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"{cfg.ham} {cfg.context}: loss {loss.item()} at iteration {it}")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

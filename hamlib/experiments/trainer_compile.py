@@ -9,6 +9,10 @@ compiled steps train the same weights in turn. After the first compiled step (th
 itself, reported apart) and `warmup` untimed rounds, `rounds` rounds each time one eager and
 one compiled step (`hamlib.measure.interleaved_times`), one CPU thread by default; the ratio
 of the medians is the speed-up.
+
+The steps are the trainers' CPU steps written out (the same models, losses, optimisers and
+EMA; AMP and its gradient scaler run on CUDA only, so they are absent here as in the trainers
+on a CPU); on a GPU this comparison would leave AMP out and so differ from the trainers.
 """
 
 from __future__ import annotations
