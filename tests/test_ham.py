@@ -7,11 +7,7 @@ import pytest
 import torch
 
 import hamlib
-from hamlib.layers import ConditionalBatchNorm2d, conv_weight
-
-
-def nparams(m):
-    return sum(p.numel() for p in m.parameters())
+from hamlib.layers import ConditionalBatchNorm2d, conv_weight, count_params
 
 
 # ---------------------------------------------------------------------------
@@ -203,7 +199,7 @@ def reference_params(version, in_c, S, D, dual=False, num_classes=None):
 def test_parameter_count_matches_the_reference(version, in_c, S, D, extra):
     d = D if version in ("v1", "v2") else S * D           # hamlib's d is the whole ham width
     m = hamlib.Hamburger(in_c, version=version, d=d, groups=S, rank=2, steps=1, **extra)
-    assert nparams(m) == reference_params(version, in_c, S, D, **extra)
+    assert count_params(m) == reference_params(version, in_c, S, D, **extra)
 
 
 @pytest.mark.parametrize("ham", ["nmf", "vq", "cd"])
