@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .grad import GRAD_MODES, GradPlan, _implicit_step, grad_plan  # noqa: F401  (GradPlan: re-exported)
+from .grad import GRAD_MODES, _implicit_step, grad_plan
 
 EPS = 1e-6  # in denominators only, as in the reference
 
@@ -464,7 +464,7 @@ class _MD2D(nn.Module):
 
     def _solve(self, X, D, scale):
         """K solver steps from D, then the final coefficient step, on X / scale; which part
-        autograd sees is the plan of the gradient mode (`GradPlan`). Returns (D, Ct)."""
+        autograd sees is the plan of the gradient mode (`hamlib.grad.GradPlan`). Returns (D, Ct)."""
         K = self.steps if self.training else self.eval_steps
         p = grad_plan(self.grad, K, torch.is_grad_enabled() and X.requires_grad)
         # VQ's and CD's position norms (computed once, here) need a gradient only in whole steps
