@@ -20,21 +20,28 @@ def _heads(t, heads):
 
 
 class SelfAttention2d(nn.Module):
-    """Multi-head self-attention over the H*W positions, residual: out = x + gamma * O(attn).
+    """Multi-head self-attention over the H*W positions, as a residual block.
 
     q, k, v and the output projection are 1x1 convs C -> C (4 C^2 parameters plus
-    biases: the paper's "self-attention" row). gamma is a learned scalar that
-    starts at `gamma_init` (1; SAGAN-style blocks use 0).
+    biases: the paper's "self-attention" row). Two residual forms:
+      norm=None (default): out = x + gamma * O(attn), gamma a learned scalar that starts
+        at `gamma_init` (1; SAGAN-style blocks use 0);
+      norm="bn" / "gn" / callable: the Hamburger's template, out = ReLU(x + norm(O(attn)))
+        (as a v1 Hamburger's upper bread: projection, norm, residual, ReLU), no gamma.
+        Use it to compare attention with a Hamburger inside the same template
+        (`hamlib.seg.heads` does).
     """
 
-    def __init__(self, channels, heads=1, gamma_init=1.0):
+    def __init__(self, channels, heads=1, gamma_init=1.0, norm=None):
         super().__init__()
         if channels % heads:
             raise ValueError(f"heads={heads} does not divide channels={channels}")
         self.heads = heads
         self.qkv = nn.Conv2d(channels, 3 * channels, 1)
         self.proj = nn.Conv2d(channels, channels, 1)
-        self.gamma = nn.Parameter(torch.full((1,), float(gamma_init)))
+        self.norm = None if norm is None or norm == "none" else make_norm(norm, channels)
+        if self.norm is None:
+            self.gamma = nn.Parameter(torch.full((1,), float(gamma_init)))
 
     def forward(self, x):
         if x.dim() != 4:
@@ -43,6 +50,8 @@ class SelfAttention2d(nn.Module):
         q, k, v = (_heads(t, self.heads) for t in self.qkv(x).chunk(3, dim=1))
         o = F.scaled_dot_product_attention(q, k, v)   # (B, heads, N, C / heads)
         o = o.transpose(2, 3).reshape(B, C, H, W)      # -> (B, C, H, W)
+        if self.norm is not None:
+            return F.relu(x + self.norm(self.proj(o)))
         return x + self.gamma * self.proj(o)
 
     def attention_map(self, x):

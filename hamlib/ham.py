@@ -33,6 +33,7 @@ from .layers import ConditionalBatchNorm2d, ConvNormAct, make_norm, reference_in
 from .md import SOLVERS
 
 VERSIONS = ("v1", "v2", "v2+", "gan")
+INITS = ("reference", "pytorch")
 
 
 class Hamburger(nn.Module):
@@ -57,14 +58,18 @@ class Hamburger(nn.Module):
       norm: "bn" (default), "gn" or a callable(channels) for the norm layers.
       dual: v2+ only: ham over positions for half of 2d channels, over channels for the other.
       num_classes: gan only: class-conditional BN after the upper bread.
-
-    Conv weights follow `hamlib.layers.reference_init` (their biases start at 0; see there).
+      init: "reference" (default): conv weights by `hamlib.layers.reference_init` (their biases
+        start at 0; see there); "pytorch": PyTorch's own conv initialisation (kaiming-uniform
+        with a = sqrt(5), uniform biases) kept. The "gan" version always starts from
+        Glorot-uniform weights (its spectral norm divides their scale out).
     """
 
     def __init__(self, channels, ham="nmf", version="v2", d=None, rank=64, steps=6, eval_steps=None,
                  groups=1, grad=None, bases="random", inv_t=None, beta=0.1, norm="bn",
-                 dual=False, num_classes=None, eval_seed=0, validate=True):
+                 dual=False, num_classes=None, eval_seed=0, validate=True, init="reference"):
         super().__init__()
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
         if ham not in SOLVERS:
             raise ValueError(f"ham must be one of {tuple(SOLVERS)}, got {ham!r}")
         if version not in VERSIONS:
@@ -99,7 +104,8 @@ class Hamburger(nn.Module):
         if version == "v2+":
             self.gate_ham = nn.Parameter(torch.zeros(1))
             self.gate_x = nn.Parameter(torch.ones(1))
-        reference_init(self)
+        if init == "reference":
+            reference_init(self)
         if gan:  # as the TF reference: Glorot-uniform, then spectral norm (after the last init,
             # so that its power-iteration vectors belong to these weights)
             for conv in (lower, self.upper_bread):

@@ -37,6 +37,21 @@ def test_self_attention_gate_and_errors():
         hamlib.SelfAttention2d(8)(torch.randn(8, 3, 3))
 
 
+def test_self_attention_in_the_hamburger_template():
+    """norm=...: out = ReLU(x + norm(O(attn))), no gamma; the heads' "attention" uses this form."""
+    torch.manual_seed(0)
+    m = hamlib.SelfAttention2d(8, norm="bn").eval()
+    plain = hamlib.SelfAttention2d(8)
+    plain.load_state_dict({k: v for k, v in m.state_dict().items() if not k.startswith("norm.")}, strict=False)
+    x = torch.randn(2, 8, 3, 3)
+    torch.testing.assert_close(m(x), torch.relu(x + m.norm(plain(x) - x)))
+    assert not hasattr(m, "gamma") and (m(x) >= 0).all()
+    assert sum(p.numel() for p in m.parameters()) == sum(p.numel() for p in plain.parameters()) - 1 + 2 * 8
+    from hamlib.seg.heads import make_context
+    assert isinstance(make_context("attention", 8).norm, torch.nn.BatchNorm2d)
+    assert make_context("attention-plain", 8).norm is None
+
+
 def test_non_local_starts_as_identity_and_learns():
     torch.manual_seed(0)
     m = hamlib.NonLocal2d(8)

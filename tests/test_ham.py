@@ -261,6 +261,17 @@ def test_reference_init():
         hamlib.layers.reference_init(g)
 
 
+def test_pytorch_init_keeps_torch_defaults():
+    torch.manual_seed(0)
+    m = hamlib.Hamburger(256, version="v2", d=256, rank=8, init="pytorch")
+    w, b = m.lower_bread[0].weight, m.lower_bread[0].bias
+    bound = 1 / math.sqrt(256)          # kaiming-uniform with a = sqrt(5): U(+-1/sqrt(fan_in)), biases too
+    assert w.abs().max() <= bound and abs(w.std().item() / (bound / math.sqrt(3)) - 1) < 0.05
+    assert (b != 0).all() and b.abs().max() <= bound
+    with pytest.raises(ValueError, match="init must be one of"):
+        hamlib.Hamburger(8, init="xavier")
+
+
 @pytest.mark.parametrize("bases", ["random", "learned"])
 def test_state_dict_round_trip_and_deterministic_eval(bases, tmp_path):
     torch.manual_seed(0)

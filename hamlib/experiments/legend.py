@@ -37,6 +37,7 @@ HEAD_SPECS = {
     "none": dict(context="none"),
     "pool": dict(context="pool"),
     "attention": dict(context="attention"),
+    "attention-plain": dict(context="attention-plain"),
     "nmf one-step": dict(context="ham", ham=dict(ham="nmf", grad="one-step")),
     "nmf bptt": dict(context="ham", ham=dict(ham="nmf", grad="bptt")),
     "cd one-step": dict(context="ham", ham=dict(ham="cd", grad="one-step")),
@@ -46,17 +47,37 @@ HEAD_SPECS = {
 }
 
 
+def _value(v: str):
+    """'4' -> 4, '0.5' -> 0.5, 'none' -> None, anything else stays a string."""
+    if v.lower() == "none":
+        return None
+    for cast in (int, float):
+        try:
+            return cast(v)
+        except ValueError:
+            pass
+    return v
+
+
 def head_spec(name: str) -> dict:
-    """HEAD_SPECS[name], or for "<solver> <grad>" (solver nmf/cd/vq, grad a mode or a number of
-    steps) a Hamburger head with that solver and gradient mode."""
+    """HEAD_SPECS[name], or a Hamburger head named "<solver> [<grad>] [key=value ...]": solver
+    nmf/cd/vq; grad a mode, a number of steps or "default" (the solver's own; also when left
+    out); key=value pairs are further `hamlib.Hamburger` options, e.g. "nmf bptt rank=4",
+    "nmf default init=pytorch", "vq 2 bases=learned"."""
     if name in HEAD_SPECS:
         return HEAD_SPECS[name]
-    solver, _, mode = name.partition(" ")
-    grad = int(mode) if mode.isdigit() else mode
-    if solver not in SOLVERS or not (grad in GRAD_MODES or isinstance(grad, int)):
-        raise ValueError(f"head must be one of {tuple(HEAD_SPECS)} or '<solver> <grad>' with solver in "
-                         f"{tuple(SOLVERS)} and grad in {GRAD_MODES} or a step count, got {name!r}")
-    return dict(context="ham", ham=dict(ham=solver, grad=grad))
+    solver, *rest = name.split() or [""]
+    grad = None
+    if rest and "=" not in rest[0]:
+        mode = rest.pop(0)
+        grad = int(mode) if mode.isdigit() else (None if mode == "default" else mode)
+    opts = dict(r.split("=", 1) for r in rest if "=" in r)
+    if (solver not in SOLVERS or not (grad is None or grad in GRAD_MODES or isinstance(grad, int))
+            or len(opts) != len(rest)):
+        raise ValueError(f"head must be one of {tuple(HEAD_SPECS)} or '<solver> [<grad>] [key=value ...]' with "
+                         f"solver in {tuple(SOLVERS)} and grad in {GRAD_MODES}, a step count or 'default', "
+                         f"got {name!r}")
+    return dict(context="ham", ham=dict(ham=solver, grad=grad, **{k: _value(v) for k, v in opts.items()}))
 
 
 def with_head(cfg, name: str):

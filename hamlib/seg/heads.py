@@ -9,7 +9,9 @@ HamNet head (the paper's reference recipe), on the last backbone map (B, 2048, H
 
 The context block is what the notebook compares: "ham" (any solver, version, gradient
 mode), "none" (identity: the same head without global context), "attention"
-(`hamlib.SelfAttention2d`) or "pool" (global average pooling: each position gets a
+(`hamlib.SelfAttention2d` in the Hamburger's template: out = ReLU(x + norm(O(attn))), the
+residual, norm and ReLU of a Hamburger), "attention-plain" (the same attention as
+x + gamma * O(attn), no norm, no ReLU: the paper's self-attention row) or "pool" (global average pooling: each position gets a
 learned projection of the image mean, the cheapest global context there is).
 """
 
@@ -25,7 +27,7 @@ from ..attention import SelfAttention2d
 from ..ham import Hamburger
 from ..layers import ConvNormAct, reference_init
 
-CONTEXTS = ("ham", "none", "attention", "pool")
+CONTEXTS = ("ham", "none", "attention", "attention-plain", "pool")
 
 
 class PoolContext(nn.Module):
@@ -40,12 +42,16 @@ class PoolContext(nn.Module):
 
 
 def make_context(kind: str, channels: int, ham_kw: dict | None = None) -> nn.Module:
-    """The global-context block of a head. ham_kw goes to `hamlib.Hamburger` (ham, version, rank, ...)."""
+    """The global-context block of a head. ham_kw goes to `hamlib.Hamburger` (ham, version, rank, ...);
+    its "norm" is also the attention's (the same template for both)."""
+    ham_kw = ham_kw or {}
     if kind == "ham":
-        return Hamburger(channels, **(ham_kw or {}))
+        return Hamburger(channels, **ham_kw)
     if kind == "none":
         return nn.Identity()
     if kind == "attention":
+        return SelfAttention2d(channels, norm=ham_kw.get("norm", "bn"))
+    if kind == "attention-plain":
         return SelfAttention2d(channels)
     if kind == "pool":
         return PoolContext(channels)

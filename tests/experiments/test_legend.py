@@ -62,7 +62,11 @@ def test_head_spec_reads_any_solver_and_grad_mode():
     assert legend.head_spec("cd one-step-bases") == dict(context="ham", ham=dict(ham="cd", grad="one-step-bases"))
     assert legend.head_spec("nmf 2")["ham"]["grad"] == 2 and legend.head_spec("vq implicit")["ham"]["grad"] == "implicit"
     assert legend.head_spec("pool") == legend.HEAD_SPECS["pool"]
-    for bad in ("nmf sometimes", "svd bptt", "nmf", ""):
+    # the solver's own gradient, and further Hamburger options as key=value
+    assert legend.head_spec("nmf") == legend.head_spec("nmf default") == dict(context="ham", ham=dict(ham="nmf", grad=None))
+    assert legend.head_spec("nmf bptt rank=4 init=pytorch inv_t=0.5")["ham"] == dict(
+        ham="nmf", grad="bptt", rank=4, init="pytorch", inv_t=0.5)
+    for bad in ("nmf sometimes", "svd bptt", "", "nmf bptt rank", "nmf rank=4 bptt"):
         with pytest.raises(ValueError, match="head must be one of"):
             legend.head_spec(bad)
 
