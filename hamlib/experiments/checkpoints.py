@@ -34,11 +34,10 @@ from pathlib import Path
 import torch
 
 from ..seg.heads import HeadConfig
-from ..seg.metrics import confusion_matrix, iou_from_confusion, predict
 from ..seg.model import ModelConfig, build_model
 from ..seg.synthetic import LegendConfig, LegendDataset
 from ..seg.train import TrainConfig, build_datasets, get_config, train
-from .legend import context_accuracy, with_head
+from .legend import seg_metrics, with_head
 
 ROOT = Path(__file__).resolve().parents[2] / "data" / "checkpoints"
 EVAL_N, EVAL_SEED = 200, 10_000          # the fixed evaluation set of the re-check
@@ -102,18 +101,6 @@ def hardware() -> str:
 # ---------------------------------------------------------------------------
 # Evaluation: the metrics a record holds
 # ---------------------------------------------------------------------------
-
-@torch.no_grad()
-def seg_metrics(model, dataset, batch_size=100) -> dict:
-    """{"miou", "ctx_acc"} of a HamNet on a legend dataset (single scale, no flip)."""
-    model.eval()
-    n = dataset.num_classes
-    M = torch.zeros(n, n, dtype=torch.long)
-    for i in range(0, len(dataset), batch_size):
-        pred = predict(model, dataset.images[i:i + batch_size]).argmax(1)
-        M += confusion_matrix(pred, dataset.labels[i:i + batch_size], n)
-    return dict(miou=float(iou_from_confusion(M)[1]), ctx_acc=context_accuracy(model, dataset, batch_size))
-
 
 def eval_set(cfg: TrainConfig) -> LegendDataset:
     """The fixed evaluation set of a record: EVAL_N images of the task, from EVAL_SEED."""
@@ -193,6 +180,7 @@ def train_hamnet(task: str, head: str, seed: int, root=ROOT, datasets=None) -> d
                   val=dict(n=len(val), float32=full32, stored=full16 if dtype == torch.float16 else full32),
                   history=res["history"],
                   eval=dict(n=EVAL_N, seed=EVAL_SEED, **seg_metrics(_model(cfg, stored), eval_set(cfg))),
+                  params=sum(p.numel() for p in res["model"].parameters()),
                   sha256=sha256(root / rel), bytes=(root / rel).stat().st_size)
     with _locked_manifest(root) as manifest:
         manifest["files"][rel] = record
@@ -218,6 +206,28 @@ def hamnet_files(task: str, root=ROOT) -> dict:
     """rel path -> record of every HamNet checkpoint of a task."""
     files = read_manifest(root)["files"]
     return {k: r for k, r in files.items() if r["kind"] == "hamnet" and r["task"] == task}
+
+
+def load_heads(task: str, heads, seed: int = 0, root=ROOT) -> dict:
+    """head -> trained model (eval mode, CPU) for the given heads of a task at one seed; a head
+    without a checkpoint is left out."""
+    files = hamnet_files(task, root)
+    return {h: load_hamnet(f"{task}/{slug(h)}_s{seed}.pt", root)[0]
+            for h in heads if f"{task}/{slug(h)}_s{seed}.pt" in files}
+
+
+def manifest_rows(task: str, heads=None, root=ROOT) -> list:
+    """The manifest's HamNet records of a task as `hamlib.experiments.legend.run_heads` rows
+    (head, seed, miou, ctx_acc, params, ms_per_step, wall_s, status), validation metrics of the
+    stored weights; heads (a list) selects and orders them."""
+    recs = hamnet_files(task, root).values()
+    order = list(heads) if heads is not None else list(dict.fromkeys(r["head"] for r in recs))
+    rows = []
+    for r in sorted((r for r in recs if r["head"] in order), key=lambda r: (order.index(r["head"]), r["seed"])):
+        rows.append(dict(head=r["head"], seed=r["seed"], miou=r["val"]["stored"]["miou"],
+                         ctx_acc=r["val"]["stored"]["ctx_acc"], params=r.get("params"),
+                         ms_per_step=1000 * r["train_s"] / r["steps"], wall_s=r["wall_s"], status="ok"))
+    return rows
 
 
 def recheck_hamnet(rel: str, root=ROOT) -> tuple[dict, dict]:

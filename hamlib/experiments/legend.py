@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from ..layers import count_params
 from ..md import GRAD_MODES, SOLVERS
 from ..measure import interleaved_times, markdown_table, peak_tensor_memory
-from ..seg.metrics import predict
+from ..seg.metrics import confusion_matrix, iou_from_confusion, predict
 from ..seg.model import build_model
 from ..seg.train import train
 
@@ -101,6 +101,38 @@ def context_accuracy(model, dataset, batch_size=128) -> float:
         hits += int((pred == y)[m].sum())
         total += int(m.sum())
     return hits / max(total, 1)
+
+
+@torch.no_grad()
+def seg_metrics(model, dataset, batch_size=100) -> dict:
+    """{"miou", "ctx_acc"} of a HamNet on a legend dataset (single scale, no flip, eval mode)."""
+    model.eval()
+    n = dataset.num_classes
+    M = torch.zeros(n, n, dtype=torch.long)
+    for i in range(0, len(dataset), batch_size):
+        pred = predict(model, dataset.images[i:i + batch_size].to(next(model.parameters()).device)).argmax(1)
+        M += confusion_matrix(pred.cpu(), dataset.labels[i:i + batch_size], n)
+    return dict(miou=iou_from_confusion(M)[1], ctx_acc=context_accuracy(model, dataset, batch_size))
+
+
+def eval_k_sweep(model, dataset, Ks) -> dict:
+    """K -> seg_metrics(model) with every solver in the model running K steps at evaluation
+    (the paper's train-K / test-K experiment: train with K = 6, evaluate with other K).
+    The model's eval_steps are restored afterwards."""
+    solvers = [m for m in model.modules() if hasattr(m, "eval_steps") and hasattr(m, "steps")]
+    if not solvers:
+        raise ValueError("eval_k_sweep: the model holds no matrix-decomposition solver (no Hamburger)")
+    saved = [m.eval_steps for m in solvers]
+    try:
+        out = {}
+        for K in Ks:
+            for m in solvers:
+                m.eval_steps = K
+            out[K] = seg_metrics(model, dataset)
+        return out
+    finally:
+        for m, k in zip(solvers, saved):
+            m.eval_steps = k
 
 
 def run_heads(cfg, names, seeds, datasets, out_dir="runs/hamnet_nb"):

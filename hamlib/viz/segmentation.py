@@ -1,4 +1,6 @@
-"""The colour-by-legend task's pictures (notebook 06): examples, and each head's predictions.
+"""The colour-by-legend task's pictures (notebook 06): examples, each head's predictions, and
+what a trained context block reads for one pixel (`context_influence`, `draw_pixel_panel`, the
+notebook's widget).
 
 Both draw a label map with one colour map (background dark, class k in its legend colour)
 and show images de-normalised from the data set's scale. They return
@@ -7,11 +9,16 @@ and show images de-normalised from the data set's scale. They return
 
 from __future__ import annotations
 
+import copy
+
+import torch
+import torch.nn.functional as F
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
 from ..seg.metrics import predict
 from ..seg.synthetic import COLOURS
+from .gradients import pixel_jacobian
 
 
 def label_style(dataset) -> dict:
@@ -57,4 +64,66 @@ def draw_predictions(models: dict, dataset, indices):
             ax.set_xticks([]), ax.set_yticks([])
             if r == 0:
                 ax.set_title(title, fontsize=9)
+    return fig
+
+
+def context_influence(model, image, row, col):
+    """How much each cell of the context block's input moves its output at the cell holding image
+    pixel (row, col): ||d y_i / d x_j||_F over the feature grid (h, w), with the query cell's own
+    entry set to 0 (the residual x_i dominates it). None for a head without context (identity).
+
+    The block runs as in evaluation, but its solvers are switched to BPTT for the measurement:
+    the forward pass is the same in every gradient mode, and only BPTT's Jacobian is the forward
+    pass's true one (the one-step Jacobian has no cross-pixel entries by construction; notebook 05).
+    """
+    block = model.head.context
+    if isinstance(block, torch.nn.Identity):
+        return None
+    block = copy.deepcopy(block).eval()
+    for m in block.modules():
+        if hasattr(m, "grad") and hasattr(m, "eval_steps"):
+            m.grad = "bptt"
+    with torch.no_grad():
+        x = model.head.squeeze(model.backbone(image[None])[-1])          # (1, C, h, w)
+    h, w = x.shape[-2:]
+    H, W = image.shape[-2:]
+    r, c = min(row * h // H, h - 1), min(col * w // W, w - 1)
+    J = pixel_jacobian(block, x, r, c)
+    J[r, c] = 0
+    return J
+
+
+def draw_pixel_panel(models: dict, dataset, index, row, col):
+    """The notebook's widget: image `index` with pixel (row, col) marked; the truth; each head's
+    prediction; below each, what its context block reads for that pixel (`context_influence`,
+    upsampled to the image, as a share of the largest entry)."""
+    names = list(models)
+    fig = Figure(figsize=(1.55 * (1 + len(names)), 3.5), layout="constrained")
+    axes = fig.subplots(2, 1 + len(names), squeeze=False)
+    x = dataset.images[index]
+    style = label_style(dataset)
+    H, W = x.shape[-2:]
+    axes[0, 0].imshow(image_of(dataset, index), interpolation="nearest")
+    axes[0, 0].set_title(f"image {index}", fontsize=9)
+    axes[1, 0].imshow(dataset.labels[index].numpy(), **style)
+    axes[1, 0].set_title("truth", fontsize=9)
+    im = None
+    for k, name in enumerate(names, start=1):
+        m = models[name].eval()
+        pred = predict(m, x[None]).argmax(1)[0]
+        axes[0, k].imshow(pred.numpy(), **style)
+        axes[0, k].set_title(name, fontsize=9)
+        J = context_influence(m, x, row, col)
+        if J is None:
+            axes[1, k].text(0.5, 0.5, "no context", ha="center", va="center", fontsize=8, transform=axes[1, k].transAxes)
+        else:
+            J = F.interpolate((J / J.max().clamp(min=1e-30))[None, None].float(), (H, W), mode="nearest")[0, 0]
+            axes[1, k].imshow(image_of(dataset, index).mean(-1), cmap="gray", vmin=0, vmax=1)
+            im = axes[1, k].imshow(J.numpy(), cmap="magma", alpha=0.75, vmin=0, vmax=1, interpolation="nearest")
+    for ax in axes.flat:
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.plot([col], [row], marker="+", color="white", markersize=9, mew=2)
+    axes[1, 1].set_ylabel("what the block\nreads for +", fontsize=8)
+    if im is not None:
+        fig.colorbar(im, ax=axes[1, :].tolist(), shrink=0.8, label="share of max")
     return fig

@@ -1,0 +1,98 @@
+"""The shipped HamNet checkpoints (data/checkpoints): every file matches its manifest record, loads,
+and re-evaluates on the CPU to the metric the manifest holds; and the trainer/loader on a tiny task."""
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from hamlib.experiments import checkpoints as ck
+from hamlib.seg.train import get_config
+
+SHIPPED = ck.ROOT / "manifest.json"
+RECORD_KEYS = {"kind", "task", "head", "seed", "steps", "command", "config", "wall_s", "hardware", "dtype",
+               "val", "eval", "sha256", "bytes"}
+
+
+def shipped_hamnet():
+    if not SHIPPED.is_file():
+        return []
+    return sorted(k for k, r in json.loads(SHIPPED.read_text())["files"].items() if r["kind"] == "hamnet")
+
+
+def test_the_checkpoints_are_shipped_and_small():
+    files = shipped_hamnet()
+    assert files, f"no HamNet checkpoint recorded in {SHIPPED}"
+    tasks = {ck.read_manifest()["files"][f]["task"] for f in files}
+    assert {"legend1", "legend2"} <= tasks
+    total = sum(p.stat().st_size for p in ck.ROOT.rglob("*") if p.is_file())
+    assert total < 30 * 2**20, f"data/checkpoints holds {total / 2**20:.1f} MB (limit 30 MB)"
+    on_disk = {str(p.relative_to(ck.ROOT)) for p in ck.ROOT.rglob("*.pt")}
+    assert on_disk == set(ck.read_manifest()["files"]) & on_disk and set(files) <= on_disk, \
+        "every .pt file is in the manifest and every HamNet record has its file"
+
+
+def test_the_comparison_has_three_seeds_per_head():
+    rows = ck.manifest_rows("legend2")
+    heads = {r["head"] for r in rows}
+    for h in ("none", "pool", "attention", "nmf bptt", "nmf one-step"):
+        assert sorted(r["seed"] for r in rows if r["head"] == h) == [0, 1, 2], h
+    assert len(heads) >= 7
+
+
+@pytest.mark.parametrize("rel", shipped_hamnet())
+def test_checkpoint_matches_its_manifest(rel):
+    record = ck.read_manifest()["files"][rel]
+    assert RECORD_KEYS <= set(record), f"{rel}: record lacks {RECORD_KEYS - set(record)}"
+    assert record["command"].startswith("python -m hamlib.experiments.checkpoints train")
+    now, then = ck.recheck_hamnet(rel)            # verifies the sha256 first
+    assert now["miou"] == pytest.approx(then["miou"], abs=5e-3), rel
+    assert now["ctx_acc"] == pytest.approx(then["ctx_acc"], abs=5e-3), rel
+
+
+def test_a_changed_file_is_refused(tmp_path):
+    files = shipped_hamnet()
+    if not files:
+        pytest.fail("no shipped checkpoint to corrupt")
+    rel = files[0]
+    (tmp_path / rel).parent.mkdir(parents=True)
+    shutil.copy(ck.ROOT / rel, tmp_path / rel)
+    shutil.copy(SHIPPED, tmp_path / "manifest.json")
+    data = bytearray((tmp_path / rel).read_bytes())
+    data[-100] ^= 0xFF
+    (tmp_path / rel).write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="sha256 differs"):
+        ck.load_hamnet(rel, tmp_path)
+    with pytest.raises(KeyError, match="not in"):
+        ck.load_hamnet("legend2/nothing_s0.pt", tmp_path)
+
+
+def test_train_store_record_load_on_a_tiny_task(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)                   # runs/checkpoints/... (resumable training) goes here
+    monkeypatch.setitem(ck.TASKS, "tiny", lambda: get_config("quick", steps=6, n_train=32, n_val=16))
+    rec = ck.train_hamnet("tiny", "nmf bptt rank=4", 1, root=tmp_path / "ckpt")
+    rel = "tiny/nmf_bptt_rank-4_s1.pt"
+    assert (tmp_path / "ckpt" / rel).is_file() and rec["steps"] == 6 and rec["seed"] == 1
+    assert rec["dtype"] in ("float16", "float32") and rec["sha256"] == ck.sha256(tmp_path / "ckpt" / rel)
+    model, record = ck.load_hamnet(rel, tmp_path / "ckpt")
+    assert record == rec and not model.training
+    assert model.head.context.ham.rank == 4       # the stored config rebuilt the block
+    now, then = ck.recheck_hamnet(rel, tmp_path / "ckpt")
+    assert now == pytest.approx({k: then[k] for k in now})
+    rows = ck.manifest_rows("tiny", root=tmp_path / "ckpt")
+    assert [(r["head"], r["seed"]) for r in rows] == [("nmf bptt rank=4", 1)] and rows[0]["params"] > 0
+    assert set(ck.load_heads("tiny", ["nmf bptt rank=4", "pool"], seed=1, root=tmp_path / "ckpt")) == {"nmf bptt rank=4"}
+    # stored weights in float16 unless that moved the validation mIoU
+    blob = torch.load(tmp_path / "ckpt" / rel, weights_only=True)
+    dtypes = {v.dtype for v in blob["state_dict"].values() if v.is_floating_point()}
+    assert dtypes == {getattr(torch, rec["dtype"])}
+
+
+def test_full_scale_config_starts_on_cpu(tmp_path):
+    """The notebooks' full mode (HAMLIB_FULL=1) trains legend_full: it must at least start here."""
+    from hamlib.seg.train import train
+    cfg = get_config("legend_full", n_train=64, n_val=16, stop_after=2, out_dir=str(tmp_path), progress=False,
+                     device="cpu")
+    res = train(cfg)
+    assert res["step"] == 2 and (tmp_path / "last.pt").is_file()
