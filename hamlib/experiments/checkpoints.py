@@ -37,7 +37,7 @@ from ..seg.heads import HeadConfig
 from ..seg.model import ModelConfig, build_model
 from ..seg.synthetic import LegendConfig, LegendDataset
 from ..seg.train import TrainConfig, build_datasets, get_config, train
-from .legend import seg_metrics, with_head
+from .legend import run_heads, seg_metrics, with_head
 
 ROOT = Path(__file__).resolve().parents[2] / "data" / "checkpoints"
 EVAL_N, EVAL_SEED = 200, 10_000          # the fixed evaluation set of the re-check
@@ -228,6 +228,33 @@ def manifest_rows(task: str, heads=None, root=ROOT) -> list:
                          ctx_acc=r["val"]["stored"]["ctx_acc"], params=r.get("params"),
                          ms_per_step=1000 * r["train_s"] / r["steps"], wall_s=r["wall_s"], status="ok"))
     return rows
+
+
+def checkpoint_or_train(task: str, heads, seeds, train_cfg=None, root=ROOT, retrain=False) -> dict:
+    """The notebooks' "checkpoint or train": the shipped models of `task` when every (head, seed)
+    is in the manifest (and not retrain), else train them now with `train_cfg` (e.g. the quick
+    CPU config) through `hamlib.experiments.legend.run_heads`.
+
+    Returns dict(rows (run_heads rows), models (head -> model of the first seed), cfg (the
+    config the models were trained with), val_set (its validation set), source (a sentence
+    saying which happened)).
+    """
+    files = hamnet_files(task, root) if (Path(root) / "manifest.json").is_file() else {}
+    have = all(f"{task}/{slug(h)}_s{s}.pt" in files for h in heads for s in seeds)
+    if have and not retrain:
+        cfg = TASKS[task]()
+        rows = [r for r in manifest_rows(task, heads, root) if r["seed"] in seeds]
+        return dict(rows=rows, models=load_heads(task, heads, seeds[0], root), cfg=cfg,
+                    val_set=LegendDataset(cfg.n_val, cfg.data_seed + 1, cfg.legend),
+                    source=f"loaded {len(rows)} shipped checkpoints ({task}: {cfg.steps} steps of batch "
+                           f"{cfg.batch_size}, seeds {list(seeds)}; data/checkpoints/manifest.json)")
+    if train_cfg is None:
+        raise FileNotFoundError(f"no complete set of {task} checkpoints under {root} and no train_cfg to train one")
+    datasets = build_datasets(train_cfg)
+    rows, models = run_heads(train_cfg, list(heads), list(seeds), datasets)
+    return dict(rows=rows, models=models, cfg=train_cfg, val_set=datasets[1],
+                source=f"trained now: {len(rows)} runs of {train_cfg.steps} steps of batch {train_cfg.batch_size} "
+                       f"(no complete set of {task} checkpoints{' used: retrain=True' if have else ''})")
 
 
 def recheck_hamnet(rel: str, root=ROOT) -> tuple[dict, dict]:

@@ -211,6 +211,18 @@ def _mean_std(xs):
     return statistics.fmean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
 
 
+def verdict(summary: dict, a: str, b: str, key: str = "miou") -> str:
+    """"a > b", "b > a" or "tie": a difference of means counts only when it exceeds the sum of the
+    two heads' seed standard deviations (a plain, stated rule; with 3 seeds nothing finer is
+    honest). Heads with a single run have no spread: their difference is reported as measured."""
+    sa, sb = summary[a], summary[b]
+    spread = (sa.get(key + "_std") or 0.0) + (sb.get(key + "_std") or 0.0)
+    d = sa[key] - sb[key]
+    if abs(d) <= spread:
+        return "tie"
+    return f"{a} > {b}" if d > 0 else f"{b} > {a}"
+
+
 def summarise(rows, step_ms=None, step_mb=None) -> dict:
     """head -> dict(miou, miou_std, ctx_acc, params, ms_per_step, mb_per_step, n, diverged):
     means over seeds.

@@ -96,3 +96,18 @@ def test_full_scale_config_starts_on_cpu(tmp_path):
                      device="cpu")
     res = train(cfg)
     assert res["step"] == 2 and (tmp_path / "last.pt").is_file()
+
+
+def test_checkpoint_or_train_loads_when_complete_and_trains_otherwise(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    tiny = lambda: get_config("quick", steps=4, n_train=32, n_val=8)   # noqa: E731
+    monkeypatch.setitem(ck.TASKS, "tiny", tiny)
+    root = tmp_path / "ckpt"
+    ck.train_hamnet("tiny", "none", 0, root=root)
+    got = ck.checkpoint_or_train("tiny", ["none"], [0], tiny(), root=root)
+    assert got["source"].startswith("loaded 1 shipped") and list(got["models"]) == ["none"]
+    assert len(got["val_set"]) == 8 and got["rows"][0]["head"] == "none"
+    got = ck.checkpoint_or_train("tiny", ["none", "pool"], [0], tiny(), root=root)   # pool missing: train both
+    assert got["source"].startswith("trained now: 2 runs") and set(got["models"]) == {"none", "pool"}
+    with pytest.raises(FileNotFoundError, match="no complete set"):
+        ck.checkpoint_or_train("tiny", ["pool"], [0], None, root=root)

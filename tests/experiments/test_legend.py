@@ -100,3 +100,11 @@ def test_step_memory_orders_the_modes():
     ds = LegendDataset(cfg.batch_size, seed=0, cfg=cfg.legend)
     mb = legend.step_memory(cfg, ["nmf one-step", "nmf implicit", "nmf bptt"], ds)
     assert mb["nmf one-step"] < mb["nmf implicit"] < mb["nmf bptt"], mb
+
+
+def test_verdict_calls_ties_within_the_seed_spread():
+    s = {"a": dict(miou=0.70, miou_std=0.02), "b": dict(miou=0.66, miou_std=0.01), "c": dict(miou=0.60, miou_std=0.0)}
+    assert legend.verdict(s, "a", "b") == "a > b"            # 0.04 > 0.03
+    s["b"]["miou_std"] = 0.03
+    assert legend.verdict(s, "a", "b") == legend.verdict(s, "b", "a") == "tie"
+    assert legend.verdict(s, "c", "a") == "a > c"
