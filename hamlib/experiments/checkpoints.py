@@ -230,10 +230,19 @@ def manifest_rows(task: str, heads=None, root=ROOT) -> list:
     return rows
 
 
-def checkpoint_or_train(task: str, heads, seeds, train_cfg=None, root=ROOT, retrain=False) -> dict:
+def histories(task: str, heads, root=ROOT) -> dict:
+    """head -> {seed: [(step, validation mIoU), ...]} from the records' training histories."""
+    out = {}
+    for r in hamnet_files(task, root).values() if (Path(root) / "manifest.json").is_file() else ():
+        if r["head"] in heads:
+            out.setdefault(r["head"], {})[r["seed"]] = [(h["step"], h["miou"]) for h in r["history"]]
+    return {h: dict(sorted(out[h].items())) for h in heads if h in out}
+
+
+def checkpoint_or_train(task: str, heads, seeds, train_cfg=None, root=ROOT, retrain=False, train_seeds=None) -> dict:
     """The notebooks' "checkpoint or train": the shipped models of `task` when every (head, seed)
     is in the manifest (and not retrain), else train them now with `train_cfg` (e.g. the quick
-    CPU config) through `hamlib.experiments.legend.run_heads`.
+    CPU config) for `train_seeds` (default: seeds) through `hamlib.experiments.legend.run_heads`.
 
     Returns dict(rows (run_heads rows), models (head -> model of the first seed), cfg (the
     config the models were trained with), val_set (its validation set), source (a sentence
@@ -251,7 +260,7 @@ def checkpoint_or_train(task: str, heads, seeds, train_cfg=None, root=ROOT, retr
     if train_cfg is None:
         raise FileNotFoundError(f"no complete set of {task} checkpoints under {root} and no train_cfg to train one")
     datasets = build_datasets(train_cfg)
-    rows, models = run_heads(train_cfg, list(heads), list(seeds), datasets)
+    rows, models = run_heads(train_cfg, list(heads), list(train_seeds or seeds), datasets)
     return dict(rows=rows, models=models, cfg=train_cfg, val_set=datasets[1],
                 source=f"trained now: {len(rows)} runs of {train_cfg.steps} steps of batch {train_cfg.batch_size} "
                        f"(no complete set of {task} checkpoints{' used: retrain=True' if have else ''})")

@@ -90,11 +90,12 @@ def with_head(cfg, name: str):
 
 
 @torch.no_grad()
-def context_accuracy(model, dataset, batch_size=128) -> float:
-    """Accuracy on the gray-shape pixels only: the pixels whose class needs the legend."""
+def context_accuracy(model, dataset, batch_size=128, limit=None) -> float:
+    """Accuracy on the gray-shape pixels only: the pixels whose class needs the legend (of the
+    first `limit` images, default all)."""
     model.eval()
     hits = total = 0
-    for i in range(0, len(dataset), batch_size):
+    for i in range(0, min(len(dataset), limit or len(dataset)), batch_size):
         x, y = dataset.images[i:i + batch_size], dataset.labels[i:i + batch_size]
         m = dataset.needs_context[i:i + batch_size]
         pred = predict(model, x.to(next(model.parameters()).device)).argmax(1).cpu()
@@ -104,18 +105,19 @@ def context_accuracy(model, dataset, batch_size=128) -> float:
 
 
 @torch.no_grad()
-def seg_metrics(model, dataset, batch_size=100) -> dict:
-    """{"miou", "ctx_acc"} of a HamNet on a legend dataset (single scale, no flip, eval mode)."""
+def seg_metrics(model, dataset, batch_size=100, limit=None) -> dict:
+    """{"miou", "ctx_acc"} of a HamNet on a legend dataset (single scale, no flip, eval mode), on its
+    first `limit` images (default all)."""
     model.eval()
     n = dataset.num_classes
     M = torch.zeros(n, n, dtype=torch.long)
-    for i in range(0, len(dataset), batch_size):
+    for i in range(0, min(len(dataset), limit or len(dataset)), batch_size):
         pred = predict(model, dataset.images[i:i + batch_size].to(next(model.parameters()).device)).argmax(1)
         M += confusion_matrix(pred.cpu(), dataset.labels[i:i + batch_size], n)
-    return dict(miou=iou_from_confusion(M)[1], ctx_acc=context_accuracy(model, dataset, batch_size))
+    return dict(miou=iou_from_confusion(M)[1], ctx_acc=context_accuracy(model, dataset, batch_size, limit))
 
 
-def eval_k_sweep(model, dataset, Ks) -> dict:
+def eval_k_sweep(model, dataset, Ks, limit=None) -> dict:
     """K -> seg_metrics(model) with every solver in the model running K steps at evaluation
     (the paper's train-K / test-K experiment: train with K = 6, evaluate with other K).
     The model's eval_steps are restored afterwards."""
@@ -128,7 +130,7 @@ def eval_k_sweep(model, dataset, Ks) -> dict:
         for K in Ks:
             for m in solvers:
                 m.eval_steps = K
-            out[K] = seg_metrics(model, dataset)
+            out[K] = seg_metrics(model, dataset, limit=limit)
         return out
     finally:
         for m, k in zip(solvers, saved):

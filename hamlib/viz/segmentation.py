@@ -127,3 +127,39 @@ def draw_pixel_panel(models: dict, dataset, index, row, col):
     if im is not None:
         fig.colorbar(im, ax=axes[1, :].tolist(), shrink=0.8, label="share of max")
     return fig
+
+
+def draw_k_sweep(sweep: dict, train_K=None):
+    """Validation mIoU against the number of solver steps at evaluation: sweep maps (head, seed)
+    -> {K: mIoU}; one colour per head, one thin line per seed, the mean thick."""
+    fig = Figure(figsize=(5.2, 3.2), layout="constrained")
+    ax = fig.subplots()
+    heads = list(dict.fromkeys(h for h, _ in sweep))
+    for c, h in enumerate(heads):
+        runs = [v for (hh, _), v in sweep.items() if hh == h]
+        Ks = sorted(runs[0])
+        for v in runs:
+            ax.plot(Ks, [v[K] for K in Ks], color=f"C{c}", lw=0.8, alpha=0.5)
+        ax.plot(Ks, [sum(v[K] for v in runs) / len(runs) for K in Ks], color=f"C{c}", lw=2.2, marker="o",
+                label=f"{h} (mean of {len(runs)})")
+    if train_K is not None:
+        ax.axvline(train_K, color="gray", ls="--", lw=1, label=f"K in training = {train_K}")
+    ax.set_xlabel("solver steps K at evaluation")
+    ax.set_ylabel("validation mIoU")
+    ax.set_title("trained with K = 6, evaluated with other K")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def draw_learning_curves(curves: dict):
+    """Validation mIoU during training: curves maps head -> {seed: [(step, mIoU), ...]}."""
+    fig = Figure(figsize=(5.6, 3.2), layout="constrained")
+    ax = fig.subplots()
+    for c, (h, seeds) in enumerate(curves.items()):
+        for k, pts in enumerate(seeds.values()):
+            ax.plot(*zip(*pts), color=f"C{c}", marker="o", ms=3, lw=1.2, label=h if k == 0 else None)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("validation mIoU")
+    ax.set_title("every seed of each head")
+    ax.legend(fontsize=8)
+    return fig
