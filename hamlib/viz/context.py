@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from ..attention import SelfAttention2d
 from ..md import NMF2D, nmf, random_bases
@@ -206,7 +206,11 @@ def draw_query(panel, row, col, jacobian=True, size=3.0):
             signed = m.min() < 0
             cmap, lo = ("RdBu_r", -lim) if signed else ("viridis", 0.0)
         im = ax.imshow(m, cmap=cmap, vmin=lo, vmax=lim)
-        fig.colorbar(im, ax=ax, shrink=0.85, format="%.1e" if lim < 1e-2 else None).ax.tick_params(labelsize=8)
+        fmt = ScalarFormatter(useMathText=True)
+        fmt.set_powerlimits((-2, 3))                   # small values as ticks x 10^-k
+        cb = fig.colorbar(im, ax=ax, shrink=0.85, format=fmt)
+        cb.ax.tick_params(labelsize=8)
+        cb.ax.yaxis.get_offset_text().set_fontsize(8)
         ax.set_title(title, fontsize=10)
     for ax in axes[:n]:
         ax.plot(col, row, "r+", ms=12, mew=2)
