@@ -46,28 +46,51 @@ def test_nmf_affinity_is_a_projection():
     assert abs(torch.trace(P).item() - 4) < 1e-8
     assert torch.allclose(a["gram"].sum(1), torch.ones(30, dtype=torch.float64))
     # with the least-squares bases X C (C^T C)^-1 in place of D, X P is D C^T exactly
-    C = a["C"]
-    D_ls = X.double() @ C @ torch.linalg.inv(C.T @ C)
-    assert torch.allclose(X.double() @ P, D_ls @ C.T, atol=1e-8)
+    C, Xd = a["C"], X.double()
+    D_ls = Xd @ C @ torch.linalg.inv(C.T @ C)
+    assert torch.allclose(a["D_star"], D_ls, atol=1e-8)
+    assert torch.allclose(Xd @ P, D_ls @ C.T, atol=1e-8)
     assert 0 <= a["fit"] < 1
     with pytest.raises(ValueError, match="one matrix"):
         context.nmf_affinity(X[None])
 
 
+def test_nmf_affinity_nnls_bases_are_the_best_non_negative_ones():
+    torch.manual_seed(1)
+    X = torch.rand(10, 40)
+    a = context.nmf_affinity(X, rank=5, steps=4)
+    C, P, D, Dn, Xd = a["C"], a["P"], a["D"], a["D_nnls"], X.double()
+    assert Dn.shape == (10, 5) and Dn.min() >= 0
+    # KKT of min ||X - B C^T|| over B >= 0: gradient >= 0, and 0 wherever B > 0
+    grad = Dn @ (C.T @ C) - Xd @ C
+    assert grad.min() > -1e-8 and (grad * Dn).abs().max() < 1e-8
+    # no non-negative bases (NMF's own D included) come closer to X P
+    gap = lambda B: torch.linalg.norm(Xd @ P - B @ C.T)  # noqa: E731
+    assert gap(Dn) <= gap(D) + 1e-12 and gap(Dn) <= gap(Dn + 0.01 * torch.rand_like(Dn))
+    assert a["fit_nnls"] == pytest.approx((gap(Dn) / torch.linalg.norm(Dn @ C.T)).item())
+    # the gap is 0 exactly when the unconstrained bases D_star are non-negative
+    assert (a["D_star"].min() < 0) == (a["fit_nnls"] > 1e-8)
+
+
 def test_panel_query_maps_and_figure():
     p = context.build_panel("astronaut", size=8, rank=3, steps=3)
     maps = context.query_maps(p, 2, 5)
-    assert len(maps) == 5 and all(m.shape == (8, 8) for m in maps.values())
-    att = maps["self-attention: A[i, :]"]
-    assert abs(att.sum() - 1) < 1e-5
-    one_step = maps["NMF one-step: ||dy_i/dx_j||"].copy()
-    bptt = maps["NMF BPTT: ||dy_i/dx_j||"].copy()
+    assert list(maps) == ["attention", "P", "gram", "bptt", "one-step"] and set(maps) == set(context.TITLES)
+    assert all(m.shape == (8, 8) for m in maps.values())
+    assert abs(maps["attention"].sum() - 1) < 1e-5
+    one_step, bptt = maps["one-step"].copy(), maps["bptt"].copy()
     assert one_step[2, 5] > 0 and bptt[2, 5] > 0
     one_step[2, 5] = bptt[2, 5] = 0
     assert one_step.max() == 0 and bptt.max() > 0
     fig = context.draw_query(p, 2, 5)
-    assert len(fig.axes) == 6
+    images = [ax for ax in fig.axes if ax.images]
+    assert len(images) == 6 and len(fig.axes) == 6 + 5            # photo + 5 maps, a colour bar for each map
+    titles = [ax.get_title() for ax in images]
+    assert "exactly 0 off $i$" in titles[-1]                        # the one-step panel says what it shows
+    jac = [ax.images[0] for ax in images[-2:]]
+    assert jac[0].get_clim() == jac[1].get_clim() == (0.0, pytest.approx(bptt.max()))  # one shared scale
     assert len(context.query_maps(p, 0, 0, jacobian=False)) == 3
+    assert len([ax for ax in context.draw_query(p, 0, 0, jacobian=False).axes if ax.images]) == 4
     with pytest.raises(ValueError, match="outside"):
         context.query_maps(p, 8, 0)
 

@@ -5,8 +5,9 @@
   pre-trained network can be downloaded here).
 - `similarity_attention(channels, scale)`: SelfAttention2d with identity projections,
   so its N x N map is softmax(scale * x_i . x_j / sqrt(d)): attention by feature similarity alone.
-- `nmf_affinity(X, rank, steps)`: the N x N matrix P that a converged NMF applies to X,
-  X_hat ~= X P with P = C (C^T C)^-1 C^T (derivation in the notebook), and the gram C C^T.
+- `nmf_affinity(X, rank, steps)`: the N x N matrix P = C (C^T C)^-1 C^T that NMF's
+  coefficients imply (X P is the best reconstruction with NMF's C; derivation in the
+  notebook), the gram C C^T, and how far NMF's own D C^T is from X P.
 - `ContextPanel` + `query_maps` / `draw_query`: all of these maps, and the measured
   Jacobian ||d y_i / d x_j|| of the ham, for one query pixel (the widget's callback).
 - `draw_cost(rows)`: the cost against resolution. The numbers (`cost_vs_resolution`,
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from ..attention import SelfAttention2d
 from ..md import NMF2D, nmf, random_bases
@@ -87,10 +88,18 @@ def similarity_attention(channels, scale=4.0):
 def nmf_affinity(X, rank=8, steps=6, seed=0):
     """Run NMF on one matrix X (d, N) and return the N x N affinities it implies.
 
-    Returns dict(P = C (C^T C)^+ C^T, gram = C C^T with rows summing to 1, D (d, r),
-    C (N, r), fit = ||X P - D C^T|| / ||D C^T||: how far the K-step bases are from
-    the least-squares bases X C (C^T C)^+ that make X_hat = X P exact).
+    Returns dict(
+      P = C (C^T C)^+ C^T: X P is the best reconstruction any bases give with NMF's C,
+      gram = C C^T with rows summing to 1, D (d, r), C (N, r): NMF's K-step factors,
+      D_star = X C (C^T C)^+: the least-squares bases for this C (any sign), X P = D_star C^T,
+      D_nnls: the least-squares bases for this C under D >= 0 (scipy's NNLS, row by row),
+      fit = ||X P - D C^T|| / ||D C^T||: how far NMF's output is from X P,
+      fit_nnls = ||X P - D_nnls C^T|| / ||D_nnls C^T||: the same for the best non-negative
+        bases, the least `fit` a bases update that keeps D >= 0 can reach at this C
+        (0 only when D_star >= 0)).
     """
+    from scipy.optimize import nnls as _nnls
+
     if X.dim() != 2:
         raise ValueError(f"nmf_affinity expects one matrix X (d, N), got shape {tuple(X.shape)}")
     X = X.double()
@@ -98,12 +107,19 @@ def nmf_affinity(X, rank=8, steps=6, seed=0):
     D0 = random_bases("nmf", (1, X.shape[0], rank), generator=g, dtype=torch.float64)
     D, C = nmf(X[None], D0, steps=steps, final=True)
     D, C = D[0], C[0]                                                    # (d, r), (N, r)
-    P = C @ torch.linalg.pinv(C.T @ C) @ C.T                             # (N, N)
+    G_inv = torch.linalg.pinv(C.T @ C)                                   # (r, r)
+    P = C @ G_inv @ C.T                                                  # (N, N)
+    D_star = X @ C @ G_inv                                               # (d, r)
+    Cn = C.numpy()
+    D_nnls = torch.stack([torch.from_numpy(_nnls(Cn, row.numpy())[0]) for row in X])  # (d, r), >= 0
     gram = C @ C.T
     gram = gram / gram.sum(1, keepdim=True)
-    X_hat = D @ C.T
-    fit = (torch.linalg.norm(X @ P - X_hat) / torch.linalg.norm(X_hat)).item()
-    return dict(P=P, gram=gram, D=D, C=C, fit=fit)
+
+    def gap(B):
+        X_hat = B @ C.T
+        return (torch.linalg.norm(X @ P - X_hat) / torch.linalg.norm(X_hat)).item()
+
+    return dict(P=P, gram=gram, D=D, C=C, D_star=D_star, D_nnls=D_nnls, fit=gap(D), fit_nnls=gap(D_nnls))
 
 
 @dataclass
@@ -130,42 +146,81 @@ def build_panel(name="astronaut", size=24, rank=8, steps=6, scale=4.0, seed=0):
     return ContextPanel(rgb, x, A, aff["P"], aff["gram"], *hams)
 
 
+# what each map of `query_maps` shows, as `draw_query` titles it
+TITLES = {"attention": "self-attention: $A_{i,:}$\n(where pixel $i$ looks)",
+          "P": "NMF affinity: $P_{:,i}$\n$= C(C^\\top C)^{-1}c_i$",
+          "gram": "NMF gram: $(CC^\\top)_{i,:}$\n(rows normalised)",
+          "bptt": "Jacobian $\\|\\partial y_i/\\partial x_j\\|$\nBPTT (all $K$ steps)",
+          "one-step": "Jacobian $\\|\\partial y_i/\\partial x_j\\|$\none-step gradient"}
+
+
 def query_maps(panel, row, col, jacobian=True):
-    """{title: (H, W) map} for the query pixel i = (row, col)."""
+    """{name: (H, W) map} for the query pixel i = (row, col); names as in `TITLES`:
+    "attention" (row i of A), "P" (column i of P), "gram" (row i of the normalised gram)
+    and, with jacobian=True, "bptt" and "one-step": ||d y_i / d x_j|| of the ham."""
     H, W = panel.rgb.shape[:2]
     if not (0 <= row < H and 0 <= col < W):
         raise ValueError(f"query pixel ({row}, {col}) lies outside the {H} x {W} image")
     i = row * W + col
-    maps = {"self-attention: A[i, :]": panel.attention[i].reshape(H, W).numpy(),
-            "NMF: P[:, i] = C (C^T C)^-1 c_i": panel.P[:, i].reshape(H, W).numpy(),
-            "NMF: C C^T (row-normalised)": panel.gram[i].reshape(H, W).numpy()}
+    maps = {"attention": panel.attention[i].reshape(H, W).numpy(),
+            "P": panel.P[:, i].reshape(H, W).numpy(),
+            "gram": panel.gram[i].reshape(H, W).numpy()}
     if jacobian:
-        maps["NMF BPTT: ||dy_i/dx_j||"] = pixel_jacobian(panel.ham_bptt, panel.x, row, col).numpy()
-        maps["NMF one-step: ||dy_i/dx_j||"] = pixel_jacobian(panel.ham_one_step, panel.x, row, col).numpy()
+        maps["bptt"] = pixel_jacobian(panel.ham_bptt, panel.x, row, col).numpy()
+        maps["one-step"] = pixel_jacobian(panel.ham_one_step, panel.x, row, col).numpy()
     return maps
 
 
-def draw_query(panel, row, col, jacobian=True, size=2.6):
-    """The widget callback: the photo with the query pixel, then each map of `query_maps`."""
+def draw_query(panel, row, col, jacobian=True, size=3.0):
+    """The widget callback: the photo with the query pixel, then each map of `query_maps`,
+    each with its colour bar, three panels a row.
+
+    Signed maps (P) use a diverging scale centred on 0. The two Jacobian maps share one
+    scale, the largest entry off the query pixel, so that one-step's map reads against
+    BPTT's; the query pixel's own entry (far larger) is left blank, and the one-step
+    title states its largest off-query entry (exactly 0: the bases are constants for autograd).
+    """
     maps = query_maps(panel, row, col, jacobian)
-    fig = Figure(figsize=(size * (len(maps) + 1), size + 0.3), layout="constrained")
-    axes = fig.subplots(1, len(maps) + 1)
+    off = {}
+    for k in ("bptt", "one-step"):
+        if k in maps:
+            m = maps[k].astype(float).copy()
+            m[row, col] = np.nan                       # the query's own block dwarfs the rest
+            maps[k], off[k] = m, float(np.nanmax(m))
+    jac_lim = max(off.values(), default=0.0) or 1.0
+    n = len(maps) + 1
+    ncols = 3
+    nrows = -(-n // ncols)
+    fig = Figure(figsize=(size * ncols + 0.6, (size + 0.2) * nrows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
     axes[0].imshow(panel.rgb)
-    axes[0].set_title(f"query pixel ({row}, {col})", fontsize=8)
-    for ax, (title, m) in zip(axes[1:], maps.items()):
-        if "dy_i" in title:  # the query's own block dwarfs the rest: scale by the other pixels
-            m = m.copy()
-            m[row, col] = 0
-        lim = np.abs(m).max() or 1.0
-        signed = m.min() < 0
-        ax.imshow(m, cmap="RdBu_r" if signed else "viridis", vmin=-lim if signed else 0, vmax=lim)
-        ax.set_title(title, fontsize=8)
-    if jacobian:
-        fig.text(0.99, 0.01, "Jacobian maps: the query pixel itself left out of the colour scale",
-                 ha="right", fontsize=7)
-    for ax in axes:
+    axes[0].set_title(f"photo, query pixel $i$ = ({row}, {col})", fontsize=10)
+    for ax, (key, m) in zip(axes[1:], maps.items()):
+        title = TITLES[key]
+        if key in off:
+            lim, cmap, lo = jac_lim, "viridis", 0.0
+            if key == "one-step":
+                title += (": exactly 0 off $i$" if off[key] == 0 else f": max off $i$ {off[key]:.1e}")
+        else:
+            lim = float(np.abs(m).max()) or 1.0
+            signed = m.min() < 0
+            cmap, lo = ("RdBu_r", -lim) if signed else ("viridis", 0.0)
+        im = ax.imshow(m, cmap=cmap, vmin=lo, vmax=lim)
+        fmt = ScalarFormatter(useMathText=True)
+        fmt.set_powerlimits((-2, 3))                   # small values as ticks x 10^-k
+        cb = fig.colorbar(im, ax=ax, shrink=0.85, format=fmt)
+        cb.ax.tick_params(labelsize=8)
+        cb.ax.yaxis.get_offset_text().set_fontsize(8)
+        ax.set_title(title, fontsize=10)
+    for ax in axes[:n]:
         ax.plot(col, row, "r+", ms=12, mew=2)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes[n:]:
         ax.axis("off")
+    if jacobian:
+        fig.text(0.99, 0.0, "Jacobians: one shared colour scale; the query pixel's own (larger) entry left blank",
+                 ha="right", va="bottom", fontsize=8)
     return fig
 
 
