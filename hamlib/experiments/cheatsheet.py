@@ -12,7 +12,8 @@
   (`val.stored.miou`, the metric of the stored weights) and legend accuracy of each head of a
   task in a checkpoint manifest (`hamlib.experiments.checkpoints.read_manifest()`).
 - `reproduction_rows(manifest, macs, measured)`: the paper's claims, its numbers beside ours and
-  a verdict; `reproduction_markdown(rows)` as a Markdown table.
+  a verdict (`seg_rows(manifest)`: the segmentation ones alone); `reproduction_markdown(rows)` as a
+  Markdown table.
 
 The paper's numbers are those of /work/shared/HAMBURGER.md: the VOC ablation (one-step vs BPTT
 per solver, PASCAL VOC val mIoU), VOC test mIoU, ImageNet-128 FID; its efficiency table is
@@ -166,7 +167,11 @@ def _fmt(r: dict) -> str:
     return f"{r['miou']:.3f}" + (f" ± {r['miou_std']:.3f}" if n > 1 else "") + f" ({n} seed{'s' * (n > 1)})"
 
 
-def _seg_rows(manifest: dict) -> list[dict]:
+def seg_rows(manifest: dict) -> list[dict]:
+    """The segmentation claims (rows as `reproduction_rows`') for each legend task in the manifest: the
+    paper's one-step vs BPTT per solver, NMF > CD > VQ with each solver's default gradient, and the best
+    Hamburger head against self-attention, pooling and no context. A head missing from the manifest
+    gives a row "not tested here"."""
     rows = []
     tasks = [t for t in TASKS if any(r.get("kind") == "hamnet" and r.get("task") == t
                                      for r in manifest.get("files", {}).values())]
@@ -240,7 +245,7 @@ def reproduction_rows(manifest: dict | None = None, macs=None, measured=None, me
             rows.append(dict(claim=f"self-attention / NMF ham, {what}", paper=f"{pratio:.1f}x (GPU, N = 16384)",
                              ours=f"{ratio:.1f}x ({measured_at})",
                              verdict="direction holds" if ratio > 1 else "reversed", where="notebooks 04, 08"))
-    rows += _seg_rows(manifest or {})
+    rows += seg_rows(manifest or {})
     rows.append(dict(claim="HamNet on PASCAL VOC", paper=f"{PAPER_VOC_TEST['HamNet']} mIoU (test)",
                      ours="not trained (the recipe, `--config voc`, takes about 3 days on 8 GPUs)",
                      verdict="not reproduced", where="README, notebook 06"))

@@ -116,6 +116,7 @@ def test_reproduction_rows_from_a_fake_manifest():
     assert [r["verdict"] for r in rows[-2:]] == ["not reproduced", "not reproduced"]
     assert not any("legend9" in r["where"] or "0.99" in r["ours"] for r in rows)
     assert [r["claim"] for r in cs.reproduction_rows(None)] == [r["claim"] for r in rows[-2:]]
+    assert cs.seg_rows(fake_manifest()) == rows[:-2] and cs.seg_rows({}) == []
 
 
 def test_reproduction_rows_with_costs():
