@@ -154,9 +154,10 @@ def seg_results(manifest: dict, task: str) -> dict:
 
 
 def compare(a: dict, b: dict) -> str:
-    """'holds' if a's mean mIoU is above b's by more than the larger of their seed spreads,
-    'reversed' if below by more, else 'tie (within the seeds' spread)'."""
-    diff, spread = a["miou"] - b["miou"], max(a["miou_std"], b["miou_std"])
+    """'holds' if a's mean mIoU is above b's by more than the sum of their seed standard deviations
+    (the rule of `hamlib.experiments.legend.verdict`), 'reversed' if below by more, else
+    'tie (within the seeds' spread)'. A head with one seed has no spread."""
+    diff, spread = a["miou"] - b["miou"], a["miou_std"] + b["miou_std"]
     if abs(diff) <= spread:
         return "tie (within the seeds' spread)"
     return "holds" if diff > 0 else "reversed"
