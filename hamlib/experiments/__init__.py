@@ -10,4 +10,6 @@ grad_table.py  `python -m hamlib.experiments.grad_table` (alias `python -m hamli
                every solver x gradient mode, resumable, in parallel processes
 marker.py      the marker task and MarkerNet: a pixel's label set by a marker far away (notebook 05)
 digits_cnn.py  a tiny CNN trained in seconds on scikit-learn's digits, for real feature maps (notebook 01)
+cheatsheet.py  the closing cheat sheet's tables: gradient modes read off their plans, and the paper's
+               claims beside the course's results (checkpoint manifest, MACs, measured costs) (notebook 08)
 """
