@@ -24,6 +24,7 @@ import copy
 import dataclasses
 import fcntl
 import hashlib
+import inspect
 import io
 import json
 import os
@@ -33,6 +34,7 @@ from pathlib import Path
 
 import torch
 
+from ..ham import Hamburger
 from ..seg.heads import HeadConfig
 from ..seg.model import ModelConfig, build_model
 from ..seg.synthetic import LegendConfig, LegendDataset
@@ -65,10 +67,16 @@ def slug(head: str) -> str:
 
 
 def task_config(task: str, head: str, seed: int) -> TrainConfig:
+    """The config a checkpoint is trained with. A Hamburger head's weight initialisation is
+    written into it explicitly (the library default at training time), so that the record
+    says how the model started even if the default changes later."""
     if task not in TASKS:
         raise ValueError(f"task must be one of {tuple(TASKS)}, got {task!r}")
-    return dataclasses.replace(with_head(TASKS[task](), head), seed=seed, progress=False,
-                               out_dir=f"runs/checkpoints/{task}/{slug(head)}_s{seed}", resume=True)
+    cfg = dataclasses.replace(with_head(TASKS[task](), head), seed=seed, progress=False,
+                              out_dir=f"runs/checkpoints/{task}/{slug(head)}_s{seed}", resume=True)
+    if cfg.model.head.context == "ham":
+        cfg.model.head.ham.setdefault("init", inspect.signature(Hamburger).parameters["init"].default)
+    return cfg
 
 
 def config_from_dict(d: dict) -> TrainConfig:

@@ -58,9 +58,14 @@ def floor_macs(B, C, N, r, K):
 
 
 def md_macs(kind, B, C, N, r, K):
-    """MACs of NMF2D / VQ2D / CD2D (groups = 1, d = C), products only."""
+    """MACs of NMF2D / VQ2D / CD2D (groups = 1, d = C), products only.
+
+    NMF runs 2(K + 1) + 1 products of N x d x r (`floor_macs`: its softmax start needs X^T D);
+    VQ and CD start from the bases alone, so they run one fewer: 2K + 2."""
     d = C
     base = floor_macs(B, C, N, r, K)
+    if kind in ("cd", "vq"):
+        base -= B * N * d * r
     if kind == "nmf":  # per update: D^T D (d r^2) and C (D^T D) (N r^2); C^T C (N r^2) and D (C^T C) (d r^2)
         return base + B * (K * 2 * (N + d) * r * r + (N + d) * r * r)
     if kind == "cd":  # final ridge step: D^T D, an r x r solve with N right-hand sides (~ N r^2)

@@ -19,6 +19,23 @@ def test_macs_formulas_reproduce_the_paper():
     assert 17 < efficiency.hamburger_v1_macs(1, 512, N, 64, 6) / 1e9 < 18
 
 
+@pytest.mark.parametrize("kind", ["nmf", "cd", "vq"])
+def test_md_macs_counts_what_the_solver_multiplies(kind):
+    """The formula against torch's own FLOP counter on the real module (inference)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    from hamlib.md import SOLVERS
+    B, C, H, W, r, K = 2, 32, 6, 5, 4, 3
+    m = SOLVERS[kind](C, rank=r, steps=K).eval()
+    with FlopCounterMode(display=False) as fc:
+        m(torch.rand(B, C, H, W))
+    counted = fc.get_total_flops() // 2                          # a multiply-accumulate is 2 FLOPs
+    # the counter sees the products (bmm) but not CD's r x r solve, which the formula counts as N r^2 + r^3
+    solve = B * (H * W * r * r + r ** 3) if kind == "cd" else 0
+    assert counted == efficiency.md_macs(kind, B, C, H * W, r, K) - solve
+    if kind == "cd":   # with the v1 block's two breads: the paper's 16.2G
+        assert round(efficiency.md_macs("cd", 1, 512, 128 * 128, 64, 6) / 1e9 + 2 * 128 * 128 * 512 * 512 / 1e9, 1) == 16.2
+
+
 def test_run_and_table_on_a_small_shape():
     rows = efficiency.run((1, 16, 8, 8), rank=4, steps=2, cases=("floor", "nmf", "cd", "vq", "attention"),
                      repeats=1, warmup=0)

@@ -108,3 +108,16 @@ def test_verdict_calls_ties_within_the_seed_spread():
     s["b"]["miou_std"] = 0.03
     assert legend.verdict(s, "a", "b") == legend.verdict(s, "b", "a") == "tie"
     assert legend.verdict(s, "c", "a") == "a > c"
+
+
+def test_sees_legend_separates_one_step_and_no_context_from_bptt():
+    from hamlib.seg.synthetic import LegendDataset
+    cfg = quick()
+    ds = LegendDataset(8, 5, cfg.legend)
+    reach = {}
+    for name in ("none", "nmf one-step", "nmf bptt", "pool"):
+        torch.manual_seed(0)
+        reach[name] = legend.sees_legend(build_model(legend.with_head(cfg, name).model), ds, n=8, per_image=True)
+    assert all(reach["nmf bptt"]) and all(reach["pool"])
+    assert sum(reach["none"]) < 8 and reach["nmf one-step"] == reach["none"]   # one-step adds no path
+    assert legend.sees_legend(build_model(legend.with_head(cfg, "pool").model), ds, n=2) is True
