@@ -288,13 +288,16 @@ def draw_gradient_vs_K(rows):
     """Three panels against K, one line per mode: ||dL/dx||, peak memory, backward time."""
     fig = Figure(figsize=(12, 3.4), layout="constrained")
     axes = fig.subplots(1, 3)
-    keys = [("grad_norm", "||dL/dx||"), ("memory_mb", "peak tensor memory (MB)"), ("backward_ms", "backward (ms)")]
+    keys = [("grad_norm", "||dL/dx||", "the gradient sent to the layers below"),
+            ("memory_mb", "peak tensor memory (MB)", "memory of forward + backward (exact)"),
+            ("backward_ms", "backward (ms)", "backward time (measured: machine-dependent)")]
     for mode in dict.fromkeys(r["mode"] for r in rows):
         rs = [r for r in rows if r["mode"] == mode]
-        for ax, (k, label) in zip(axes, keys):
+        for ax, (k, label, title) in zip(axes, keys):
             ax.plot([r["K"] for r in rs], [r[k] for r in rs], "o-", label=f"grad={mode}")
             ax.set_xlabel("K (solver steps)")
             ax.set_ylabel(label)
+            ax.set_title(title, fontsize=10)
             ax.set_xscale("log", base=2)
     axes[0].legend(fontsize=8)
     return fig
