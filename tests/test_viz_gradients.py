@@ -50,7 +50,8 @@ def test_pixel_jacobian_bad_input():
 
 def test_draw_jacobians_panels():
     fig = gradients.draw_jacobians({"a": torch.rand(4, 4), "b": torch.zeros(4, 4)}, 1, 2, rgb=torch.rand(4, 4, 3).numpy())
-    assert len(fig.axes) == 3
+    assert len(fig.axes) == 4                                          # image, two maps, one colour bar
+    assert fig.axes[-1].get_label() == "<colorbar>" and fig.axes[-1].get_ylabel().startswith("log10")
 
 
 @pytest.mark.parametrize("kind", ["nmf", "cd"])
@@ -92,3 +93,57 @@ def test_marker_examples_draw_each_image():
     fig = gradients.draw_marker_examples(*marker_batch(3, size=6, classes=3, generator=torch.Generator().manual_seed(0)),
                                          n=3)
     assert len(fig.axes) == 3 and fig.axes[0].get_title().startswith("label of every pixel")
+
+
+def test_cost_at_K_bars_follow_the_measurement():
+    kw = dict(modes=("one-step", "bptt"), shape=(1, 8, 6, 6), rank=3, repeats=1)
+    rows2, rows6 = gradients.cost_at_K(2, **kw), gradients.cost_at_K(6, **kw)
+    mem = {(r["mode"], r["K"]): r["memory_mb"] for r in rows2 + rows6}
+    assert mem[("one-step", 2)] == mem[("one-step", 6)] < mem[("bptt", 2)] < mem[("bptt", 6)]
+    fig = gradients.draw_cost_at_K(rows6, limits={"memory_mb": 10.0})
+    assert len(fig.axes) == 3 and "K = 6" in fig._suptitle.get_text()
+    memory_bars = [p.get_width() for p in fig.axes[0].patches]
+    assert memory_bars == [r["memory_mb"] for r in rows6]                 # the bars are the measured numbers
+    assert fig.axes[0].get_xlim()[1] == pytest.approx(12.5)               # the given limit, not the data's
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["one-step", "bptt"]
+    with pytest.raises(ValueError, match="one K"):
+        gradients.draw_cost_at_K(rows2 + rows6)
+    with pytest.raises(ValueError, match="repeats"):
+        gradients.cost_at_K(2, repeats=0)
+
+
+def test_k_slider_view_is_one_measurement_drawn():
+    fig = gradients.k_slider_view(3, modes=("one-step", 1, "implicit"), shape=(1, 6, 4, 4), rank=2, repeats=1)
+    assert len(fig.axes) == 3 and len(fig.axes[2].patches) == 3 and "K = 3" in fig._suptitle.get_text()
+
+
+def test_neumann_partial_sums_grow_with_the_radius():
+    """The partial sums grow like radius^n: roughly flat-to-linear for NMF (radius about 1),
+    geometric for CD (radius several times larger); n = 0 is the gradient g itself."""
+    X = torch.randn(32, 96, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    nmf = gradients.neumann_partial_norms("nmf", X.relu(), rank=4, terms=10)
+    cd = gradients.neumann_partial_norms("cd", X, rank=4, terms=10)
+    assert len(nmf) == len(cd) == 11 and all(n > 0 for n in nmf + cd)
+    rho = gradients.step_jacobian_radius("cd", X, rank=4)
+    assert rho > 1.5 and cd[-1] / cd[-2] == pytest.approx(rho, rel=0.2)
+    assert cd[-1] / cd[0] > 100 * nmf[-1] / nmf[0]
+    assert len(gradients.draw_neumann({"nmf": nmf, "cd": cd}).axes[0].lines) == 2
+
+
+def test_neumann_partial_sums_converge_below_radius_one():
+    """With a contraction (a small inverse temperature makes CD's step flat) the partial sums
+    settle: consecutive ones stop moving."""
+    X = torch.randn(16, 64, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    assert gradients.step_jacobian_radius("cd", X, rank=3, inv_t=0.5) < 1
+    ns = gradients.neumann_partial_norms("cd", X, rank=3, terms=40, inv_t=0.5)
+    assert abs(ns[-1] - ns[-2]) < 1e-6 * ns[-1]
+
+
+def test_nmf_scaling_symmetry():
+    X = torch.rand(12, 40, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    early, late = gradients.nmf_scaling_check(X, rank=3, steps=3), gradients.nmf_scaling_check(X, rank=3, steps=3000)
+    for c in (early, late):
+        assert c["equivariance"] < 1e-5 and c["product_change"] < 1e-12 and c["output_change"] < 1e-5
+        assert c["factor_change"] > 0.1                                    # the factors do move
+    assert late["step_change"] < 1e-3 and late["eigen"] < 1e-3            # near a fixed point: eigenvalue 1
+    assert early["eigen"] > 10 * late["eigen"]

@@ -5,8 +5,13 @@
 - `gradient_vs_K(...)`: gradient norm, peak memory (`hamlib.measure.peak_tensor_memory`)
   and backward time of one training step of an NMF2D against the number of steps K,
   for each gradient mode.
+- `cost_at_K(K)`, `draw_cost_at_K(rows)`, `k_slider_view(K)`: the same three numbers for
+  every mode at one K, as bars (the K slider's callback).
 - `step_jacobian_radius(kind, X)`: the spectral radius of one solver step's Jacobian, the
-  number that decides whether the implicit mode's Neumann series stays bounded.
+  number that decides whether the implicit mode's Neumann series converges;
+  `neumann_partial_norms(kind, X)`: the norms of that series' partial sums, `draw_neumann`.
+- `nmf_scaling_check(X)`: NMF's fixed points come in families (D Lambda, C Lambda^-1); the
+  step's Jacobian has eigenvalue 1 along that direction, and only D C^T is determined.
 - `draw_jacobians`, `draw_gradient_vs_K`, and the marker task's pictures
   `draw_marker_examples`, `draw_training` (the task itself, its network and training
   loop: `hamlib.experiments.marker`). Every draw_* returns a `matplotlib.figure.Figure`.
@@ -59,22 +64,26 @@ def cross_pixel_max(J, row, col):
     return J.max().item()
 
 
-def draw_jacobians(maps, row, col, rgb=None, size=2.8):
-    """A row of pixel_jacobian maps {title: (H, W)} (log colour scale) with the query marked."""
+def draw_jacobians(maps, row, col, rgb=None, size=2.4):
+    """A row of pixel_jacobian maps {title: (H, W)} (log colour scale, one colour bar) with the query marked."""
     panels = ([("image", None)] if rgb is not None else []) + list(maps.items())
-    fig = Figure(figsize=(size * len(panels), size), layout="constrained")
-    axes = fig.subplots(1, len(panels))
-    for ax, (title, J) in zip(np.atleast_1d(axes), panels):
+    fig = Figure(figsize=(size * len(panels) + 0.8, size + 0.3), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    im = None
+    for ax, (title, J) in zip(axes, panels):
         if J is None:
             ax.imshow(rgb)
         else:
             J = np.asarray(J, dtype=np.float64)
             peak = J.max() if J.max() > 0 else 1.0
-            ax.imshow(np.log10(J / peak + 1e-6), cmap="magma", vmin=-6, vmax=0)
+            im = ax.imshow(np.log10(J / peak + 1e-6), cmap="magma", vmin=-6, vmax=0)
         ax.plot(col, row, "c+", ms=12, mew=2)
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=10)
         ax.axis("off")
-    fig.suptitle("log10 ||dy_i/dx_j|| / max  (query pixel i marked +; black = exactly 0)", fontsize=9)
+    if im is not None:
+        fig.colorbar(im, ax=list(axes), shrink=0.8, label="log10 (||dy_i/dx_j|| / max)")
+    fig.suptitle("which pixels j can change the output at pixel i (marked +) in the backward pass; "
+                 "black: exactly 0 (-6 on the scale)", fontsize=10)
     return fig
 
 
@@ -92,6 +101,8 @@ def gradient_vs_K(Ks=(1, 2, 4, 8, 16), modes=("one-step", "bptt"), shape=(2, 64,
     (peak_tensor_memory of forward + backward), backward_ms (median of `repeats`).
     Bases are drawn from a generator seeded with `seed` (the same for every mode and K).
     """
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
     g = torch.Generator().manual_seed(seed)
     x0 = torch.rand(shape, generator=g)
     w = torch.randn(shape, generator=g)
@@ -108,24 +119,65 @@ def gradient_vs_K(Ks=(1, 2, 4, 8, 16), modes=("one-step", "bptt"), shape=(2, 64,
                 loss.backward()
                 return x.grad, 1e3 * (time.perf_counter() - t0)
 
-            grad, _ = step()
+            runs = [step() for _ in range(repeats)]        # the same gradient every run: seeded bases
             memory = peak_tensor_memory(step)
-            ms = statistics.median(step()[1] for _ in range(repeats))
+            grad, ms = runs[0][0], statistics.median(t for _, t in runs)
             rows.append(dict(mode=str(mode), K=K, grad_norm=grad.norm().item(), memory_mb=memory / 2**20,
                              backward_ms=ms))
     return rows
 
 
-def step_jacobian_radius(kind, X, rank=8, steps=5, iters=60, seed=0, **solver_kw):
-    """Spectral radius of one solver step's Jacobian J = dT/ds at the state s after `steps`
-    steps, by power iteration on J^T (vector-Jacobian products, float64).
+def cost_at_K(K, modes=("one-step", "one-step-bases", 2, "implicit", "bptt"), shape=(1, 64, 16, 16), rank=8,
+              seed=0, repeats=3):
+    """`gradient_vs_K` at one K: a row per mode (the K slider's measurement; about 0.5 s at K = 32
+    on one CPU thread with the default shape)."""
+    return gradient_vs_K(Ks=(K,), modes=modes, shape=shape, rank=rank, seed=seed, repeats=repeats)
 
-    X is one matrix (d, N). The implicit mode sums K terms of (J^T)^i g: a radius above 1
-    makes that sum grow like radius^K. Returns the geometric-mean growth per application
-    over the second half of the iterations (robust to a complex dominant pair)."""
+
+_COST_KEYS = (("memory_mb", "peak tensor memory (MB)"), ("backward_ms", "backward time (ms)"),
+              ("grad_norm", "||dL/dx||"))
+
+
+def draw_cost_at_K(rows, limits=None):
+    """Three bar panels (memory, backward time, gradient norm), one bar per mode, for rows of one K.
+
+    limits: {key: upper x limit} for memory_mb, backward_ms, grad_norm (e.g. the values at the
+    largest K), so that bars can be compared as K moves; default: fitted to these rows."""
+    Ks = {r["K"] for r in rows}
+    if len(Ks) != 1:
+        raise ValueError(f"draw_cost_at_K draws rows of one K, got K = {sorted(Ks)}")
+    K = Ks.pop()
+    modes = [r["mode"] for r in rows]
+    colours = colormaps["tab10"](np.arange(len(modes)))
+    fig = Figure(figsize=(10, 2.4))               # fixed margins: constrained layout would double the redraw time
+    fig.subplots_adjust(left=0.11, right=0.98, bottom=0.2, top=0.86, wspace=0.08)
+    axes = fig.subplots(1, 3, sharey=True)
+    for ax, (key, label) in zip(axes, _COST_KEYS):
+        values = [r[key] for r in rows]
+        ax.barh(range(len(rows)), values, color=colours)
+        for i, v in enumerate(values):
+            ax.text(v, i, f" {v:.3g}", va="center", fontsize=8)
+        top = (limits or {}).get(key) or max(values)
+        ax.set_xlim(0, 1.25 * top)
+        ax.set_xlabel(label)
+    axes[0].set_yticks(range(len(rows)), modes)
+    axes[0].set_ylabel("grad=")
+    axes[0].invert_yaxis()
+    fig.suptitle(f"one training step of NMF2D at K = {K} (time measured live; memory exact)", fontsize=10)
+    return fig
+
+
+def k_slider_view(K, limits=None, **kw):
+    """The K slider's callback: measure every mode at K (`cost_at_K`) and draw the bars."""
+    return draw_cost_at_K(cost_at_K(K, **kw), limits)
+
+
+def _solver_state(kind, X, rank, steps, seed, **solver_kw):
+    """(solver, D, Ct, generator): one solver on X (d, N) in float64, after `steps` steps from
+    seeded random bases (no gradient). The generator continues the seeded stream."""
     from ..md import make_solver, random_bases
     if X.dim() != 2:
-        raise ValueError(f"step_jacobian_radius expects one matrix X (d, N), got shape {tuple(X.shape)}")
+        raise ValueError(f"expected one matrix X (d, N), got shape {tuple(X.shape)}")
     X = X.detach().double()[None]                            # (d, N) -> (1, d, N)
     solver = make_solver(kind, X, **solver_kw)
     g = torch.Generator().manual_seed(seed)
@@ -135,12 +187,27 @@ def step_jacobian_radius(kind, X, rank=8, steps=5, iters=60, seed=0, **solver_kw
         for _ in range(steps):
             D, Ct = solver.step(D, Ct)
         Ct = solver.coef(D, None) if Ct is None else Ct      # VQ / CD's step does not read C
+    return solver, D, Ct, g
+
+
+def _norm(ts):
+    return torch.sqrt(sum(t.square().sum() for t in ts))
+
+
+def step_jacobian_radius(kind, X, rank=8, steps=5, iters=60, seed=0, **solver_kw):
+    """Spectral radius of one solver step's Jacobian J = dT/ds at the state s after `steps`
+    steps, by power iteration on J^T (vector-Jacobian products, float64).
+
+    X is one matrix (d, N). The implicit mode sums K terms of (J^T)^i g: a radius above 1
+    makes that sum grow like radius^K. Returns the geometric-mean growth per application
+    over the second half of the iterations (robust to a complex dominant pair)."""
+    solver, D, Ct, g = _solver_state(kind, X, rank, steps, seed, **solver_kw)
     s = (D.clone().requires_grad_(True), Ct.clone().requires_grad_(True))
     out = solver.step(*s)
     v = [torch.randn(t.shape, generator=g, dtype=torch.float64) for t in out]
     logs = []
     for _ in range(iters):
-        n = torch.sqrt(sum(t.square().sum() for t in v))
+        n = _norm(v)
         logs.append(n.log().item())
         v = [t / n for t in v]
         Jv = torch.autograd.grad(out, s, v, retain_graph=True, allow_unused=True)
@@ -148,17 +215,89 @@ def step_jacobian_radius(kind, X, rank=8, steps=5, iters=60, seed=0, **solver_kw
     return float(np.exp(np.mean(logs[iters // 2:])))
 
 
+def neumann_partial_norms(kind, X, rank=8, steps=5, terms=12, seed=0, **solver_kw):
+    """||u_n|| for n = 0..terms, u_n = sum_{i<=n} (J^T)^i g: the partial sums of the Neumann series
+    that `grad="implicit"` cuts after K terms, at the state after `steps` steps (float64).
+
+    g is what a loss sends into the state: the gradient of <W, D C^T> (W random, seeded) through
+    the final coefficient step, as in a Hamburger. The series converges for every g only when
+    the spectral radius of J is below 1 (`step_jacobian_radius`)."""
+    solver, D, Ct, gen = _solver_state(kind, X, rank, steps, seed, **solver_kw)
+    s = (D.clone().requires_grad_(True), Ct.clone().requires_grad_(True))
+    out = solver.step(*s)
+    state = [t.detach().clone().requires_grad_(True) for t in out]
+    W = torch.randn(state[0].shape[1], Ct.shape[2], generator=gen, dtype=torch.float64)
+    loss = (W * (state[0] @ solver.final(*state))).sum()
+    g = [torch.zeros_like(a) if b is None else b
+         for a, b in zip(state, torch.autograd.grad(loss, state, allow_unused=True))]
+    u, v, norms = list(g), list(g), [_norm(g).item()]
+    for _ in range(terms):
+        Jv = torch.autograd.grad(out, s, v, retain_graph=True, allow_unused=True)
+        v = [torch.zeros_like(a) if b is None else b for a, b in zip(s, Jv)]
+        u = [a + b for a, b in zip(u, v)]
+        norms.append(_norm(u).item())
+    return norms
+
+
+def draw_neumann(norms):
+    """{label: [||u_0||, ||u_1||, ...]} as lines against n, log scale."""
+    fig = Figure(figsize=(5.2, 3.2), layout="constrained")
+    ax = fig.subplots()
+    for label, ns in norms.items():
+        ax.semilogy(range(len(ns)), ns, "o-", ms=3, label=label)
+    ax.set_xlabel("n (terms of the Neumann series)")
+    ax.set_ylabel("||u_n||,  u_n = sum_{i<=n} (J^T)^i g")
+    ax.set_title("partial sums of I + J^T + (J^T)^2 + ...", fontsize=10)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def nmf_scaling_check(X, rank=8, steps=2000, seed=0):
+    """NMF's scaling symmetry, measured at the state s = (D, C^T) after `steps` steps (float64).
+
+    For a positive diagonal Lambda, the multiplicative step maps (D Lambda, Lambda^-1 C^T) to
+    (D' Lambda, Lambda^-1 C'^T) (up to eps), and D C^T does not change. Differentiating in
+    Lambda: J(s) xi(s) = xi(T(s)) along the direction xi(s) = (D diag(a), -diag(a) C^T); at a
+    fixed point T(s) = s, so xi is an eigenvector of J with eigenvalue 1 and I - J is singular.
+
+    Returns dict: step_change ||T(s) - s|| / ||s|| (how far from a fixed point),
+    equivariance ||J xi(s) - xi(T(s))|| / ||xi|| (about 0 at any state),
+    eigen ||J xi(s) - xi(s)|| / ||xi|| (about step_change: 0 at a fixed point),
+    product_change and output_change: max relative change of D C^T and of the block's output
+    D c^T (c the final coefficient step) when (D, C) -> (D Lambda, C Lambda^-1) for a random
+    Lambda in [0.5, 2] (products: about 0; the factors D and C themselves change by up to 2x)."""
+    solver, D, Ct, g = _solver_state("nmf", X, rank, steps, seed)
+    a = torch.rand(rank, generator=g, dtype=torch.float64) + 0.5
+    xi = lambda D, Ct: (D * a, -a[:, None] * Ct)                                        # noqa: E731
+    with torch.no_grad():
+        T = solver.step(D, Ct)
+    _, Jxi = torch.autograd.functional.jvp(lambda D, Ct: solver.step(D, Ct), (D, Ct), xi(D, Ct))
+    n = _norm(xi(D, Ct))
+    lam = 0.5 * 4 ** torch.rand(rank, generator=g, dtype=torch.float64)                 # in [0.5, 2)
+    D2, Ct2 = D * lam, Ct / lam[:, None]
+    rel = lambda A, B: ((A - B).abs().max() / B.abs().max()).item()                      # noqa: E731
+    return dict(step_change=(_norm([T[0] - D, T[1] - Ct]) / _norm([D, Ct])).item(),
+                equivariance=(_norm([p - q for p, q in zip(Jxi, xi(*T))]) / n).item(),
+                eigen=(_norm([p - q for p, q in zip(Jxi, xi(D, Ct))]) / n).item(),
+                product_change=rel(D2 @ Ct2, D @ Ct),
+                output_change=rel(D2 @ solver.final(D2, Ct2), D @ solver.final(D, Ct)),
+                factor_change=rel(D2, D))
+
+
 def draw_gradient_vs_K(rows):
     """Three panels against K, one line per mode: ||dL/dx||, peak memory, backward time."""
     fig = Figure(figsize=(12, 3.4), layout="constrained")
     axes = fig.subplots(1, 3)
-    keys = [("grad_norm", "||dL/dx||"), ("memory_mb", "peak tensor memory (MB)"), ("backward_ms", "backward (ms)")]
+    keys = [("grad_norm", "||dL/dx||", "the gradient sent to the layers below"),
+            ("memory_mb", "peak tensor memory (MB)", "memory of forward + backward (exact)"),
+            ("backward_ms", "backward (ms)", "backward time (measured: machine-dependent)")]
     for mode in dict.fromkeys(r["mode"] for r in rows):
         rs = [r for r in rows if r["mode"] == mode]
-        for ax, (k, label) in zip(axes, keys):
+        for ax, (k, label, title) in zip(axes, keys):
             ax.plot([r["K"] for r in rs], [r[k] for r in rs], "o-", label=f"grad={mode}")
             ax.set_xlabel("K (solver steps)")
             ax.set_ylabel(label)
+            ax.set_title(title, fontsize=10)
             ax.set_xscale("log", base=2)
     axes[0].legend(fontsize=8)
     return fig
