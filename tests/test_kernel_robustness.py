@@ -8,7 +8,7 @@ Every kernel rounds differently from the default AVX2/AVX-512 path, as on anothe
 
 Its limits: two of the marker cell's six claims, one seed; only ATen's setting is asserted to
 take effect (oneDNN's shows with ONEDNN_VERBOSE=1, MKL's only in changed values). The other
-trained claims (notebook 05's segmentation gaps, 01, 06, 07) were checked once over 9-53 runs,
+trained claims (the segmentation gaps now in notebook 06, 01, 05, 07) were checked once over 9-53 runs,
 seeds and kernel sets (closing note of issue 12); a test of them would take minutes.
 """
 import json
