@@ -186,6 +186,9 @@ def test_draw_bases_shares_one_colour_scale():
     fig = solvers.draw_bases(D - 0.5, ncols=3, signed=True)
     m = float((D - 0.5).abs().max())
     assert {ax.images[0].get_clim() for ax in fig.axes if ax.images} == {(-m, m)}
+    fig = solvers.draw_bases(D * torch.arange(1, 7, dtype=D.dtype), ncols=3, per_basis=True)
+    assert {ax.images[0].get_clim() for ax in fig.axes if ax.images} == {(0.0, 1.0)}
+    assert all(ax.images[0].get_array().max() == pytest.approx(1) for ax in fig.axes if ax.images)
 
 
 def test_initial_bases_rejects_bad_arguments():

@@ -86,14 +86,19 @@ def sparsity(D, tol=0.05):
     return float((D < tol * D.amax(dim=0, keepdim=True)).double().mean())
 
 
-def draw_bases(D, shape=(25, 25), ncols=8, title="", fig=None, signed=False):
+def draw_bases(D, shape=(25, 25), ncols=8, title="", fig=None, signed=False, per_basis=False):
     """The columns of D (d, r) as r small images on a grid (a subfigure if `fig` is given).
 
     All images share one colour scale, shown by one colour bar: [0, max] for
     non-negative bases (grey), [-m, m] for signed ones (blue negative, red positive).
+    per_basis=True first divides each column by its largest |entry| (the bar then
+    reads "fraction of each basis's largest |entry|"): bases of different norms
+    stay equally visible.
     """
     D = _batched(D)[0]
     r = D.shape[1]
+    if per_basis:
+        D = D / D.abs().amax(dim=0, keepdim=True).clamp_min(1e-300)
     nrows = -(-r // ncols)
     fig = fig or Figure(figsize=(ncols * 0.9 + 0.8, nrows * 0.9 + 0.4), layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
@@ -103,7 +108,9 @@ def draw_bases(D, shape=(25, 25), ncols=8, title="", fig=None, signed=False):
         ax.set_axis_off()
         if i < r:
             im = ax.imshow(D[:, i].reshape(shape).numpy(), cmap=cmap, vmin=lo, vmax=m)
-    fig.colorbar(im, ax=axes.tolist(), shrink=0.8)
+    bar = fig.colorbar(im, ax=axes.tolist(), shrink=0.8)
+    if per_basis:
+        bar.set_label("/ largest |entry| of the basis", fontsize=8)
     fig.suptitle(title, fontsize=10)
     return fig
 
@@ -119,12 +126,12 @@ def draw_nmf_faces(X, r=16, steps=100, seed=0):
     fig = Figure(figsize=(13, 3.6), layout="constrained")
     left, mid, right = fig.subfigures(1, 3, width_ratios=[4, 4, 2.5])
     ncols = max(1, int(np.ceil(np.sqrt(r))))
-    draw_bases(D, ncols=ncols, fig=left, title=f"NMF bases (r={r}, {steps} steps): parts")
-    draw_bases(pca_bases(X, r), ncols=ncols, fig=mid, signed=True, title=f"PCA eigenfaces (r={r}): templates")
+    draw_bases(D, ncols=ncols, fig=left, per_basis=True, title=f"NMF bases (r={r}, {steps} steps): parts")
+    draw_bases(pca_bases(X, r), ncols=ncols, fig=mid, signed=True, per_basis=True, title=f"PCA eigenfaces (r={r}): templates")
     ax = right.subplots()
     ax.semilogy(obj)
     ax.set_xlabel("iteration")
-    ax.set_title(f"$\\|X - DC^T\\|_F^2$, rel. error {err:.3f}")
+    ax.set_title(f"$\\|X - DC^T\\|_F^2$, rel. error {err:.3f}", fontsize=10)
     return fig, err
 
 
