@@ -248,7 +248,7 @@ def solver_errors(X, ranks, steps_list, r_fixed, steps_fixed, seed=0):
 
 def draw_solver_comparison(errors, ranks, steps_list, r_fixed, steps_fixed):
     """One figure, two panels: error against rank and against iterations, NMF/VQ/CD with the SVD floor."""
-    fig = Figure(figsize=(11, 3.8), layout="constrained")
+    fig = Figure(figsize=(9.5, 3.3), layout="constrained")
     ax = fig.subplots(1, 2)
     for kind, style in [("nmf", "o-"), ("vq", "s-"), ("cd", "^-"), ("svd", "k--")]:
         label = "SVD (optimum)" if kind == "svd" else kind.upper()
