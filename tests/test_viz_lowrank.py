@@ -95,8 +95,40 @@ def test_draw_rank_reports_the_truncation_error():
     fig, err = lowrank.draw_rank(A, 3, title="x")
     assert isinstance(fig, Figure) and len(fig.axes) == 5  # 4 panels + colour bar
     assert err == pytest.approx(lowrank.relative_error(lowrank.truncated_svd(A, 3), A))
-    assert f"{err:.3f}" in fig.axes[1].get_title()
+    assert f"error {err:.3f} to x" in fig.axes[1].get_title()
     assert fig.axes[3].lines[-1].get_xdata()[0] == 3  # rank marked on the spectrum
+
+
+def test_draw_rank_reports_the_error_to_a_reference():
+    clean = low_rank(30, 20, 2)
+    noisy = clean + 0.1 * torch.randn(30, 20, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    fig, err = lowrank.draw_rank(noisy, 2, title="noisy", reference=clean)
+    A_2 = lowrank.truncated_svd(noisy, 2)
+    title = fig.axes[1].get_title()
+    assert err == pytest.approx(lowrank.relative_error(A_2, noisy))  # still the error to the input
+    assert f"{err:.3f} to noisy" in title and f"{lowrank.relative_error(A_2, clean):.3f} to the reference" in title
+    shown = fig.axes[2].images[0].get_array()
+    assert np.allclose(shown, (clean - A_2).abs().numpy()) and "reference" in fig.axes[2].get_title()
+    with pytest.raises(ValueError, match="reference"):
+        lowrank.draw_rank(noisy, 2, reference=clean[:10])
+
+
+def test_noise_kept_follows_the_tangent_space_dimension():
+    m, n, r = 40, 30, 2
+    A = 10 * low_rank(m, n, r)
+    g = torch.Generator().manual_seed(6)
+    kept = [lowrank.noise_kept(A, A + 1e-4 * torch.randn(m, n, generator=g, dtype=torch.float64), r) for _ in range(100)]
+    assert np.mean(kept) == pytest.approx(r * (m + n - r) / (m * n), rel=0.05)
+    assert lowrank.noise_kept(A, A + 1e-4 * torch.randn(m, n, generator=g, dtype=torch.float64), min(m, n)) == pytest.approx(1)
+
+
+def test_draw_images_colour_bars_and_crop():
+    imgs = {"a": torch.rand(20, 30, dtype=torch.float64), "b": torch.rand(20, 30, dtype=torch.float64)}
+    fig = lowrank.draw_images(imgs, colorbar=True)
+    assert len(fig.axes) == 4  # two images, two colour bars
+    fig = lowrank.draw_images(imgs, crop=(slice(0, 5), slice(10, 20)))
+    assert len(fig.axes) == 2 and fig.axes[0].images[0].get_array().shape == (5, 10)
+    assert fig.axes[0].images[0].get_interpolation() == "nearest"
 
 
 def test_figure_widget_redraws_on_change():
@@ -145,6 +177,20 @@ def test_draw_nmf_faces_returns_the_solvers_error():
     assert 0 < err < 1
 
 
+def test_draw_bases_shares_one_colour_scale():
+    D = torch.rand(1, 625, 6, dtype=torch.float64)
+    fig = solvers.draw_bases(D, ncols=3)
+    images = [im for ax in fig.axes for im in ax.images]
+    assert len(images) == 6 and len(fig.axes) == 6 + 1  # one colour bar
+    assert {im.get_clim() for im in images} == {(0.0, float(D.max()))}
+    fig = solvers.draw_bases(D - 0.5, ncols=3, signed=True)
+    m = float((D - 0.5).abs().max())
+    assert {ax.images[0].get_clim() for ax in fig.axes if ax.images} == {(-m, m)}
+    fig = solvers.draw_bases(D * torch.arange(1, 7, dtype=D.dtype), ncols=3, per_basis=True)
+    assert {ax.images[0].get_clim() for ax in fig.axes if ax.images} == {(0.0, 1.0)}
+    assert all(ax.images[0].get_array().max() == pytest.approx(1) for ax in fig.axes if ax.images)
+
+
 def test_initial_bases_rejects_bad_arguments():
     X = torch.rand(1, 6, 10, dtype=torch.float64)
     assert solvers.initial_bases("cd", X, 3).shape == (1, 6, 3)
@@ -183,6 +229,15 @@ def test_inverse_temperature_hardens_assignments():
     assert hard[0] == pytest.approx(1 / 6, abs=1e-3) and all(a < b for a, b in zip(hard, hard[1:]))
     fig, err = solvers.draw_quantised(img, r=6, inv_t=1000)
     assert isinstance(fig, Figure) and err == pytest.approx(solvers.quantise_colours(img, r=6, inv_t=1000)[2])
+    assert "t = 1000" in fig.axes[1].get_title() and fig.axes[2].get_ylabel() == "pixels"
+
+
+def test_hard_quantisation_uses_r_palette_colours():
+    img = solvers.load_colour_photo("chelsea", size=(30, 45))
+    out, C, err = solvers.quantise_colours(img, r=5, inv_t=1000, hard=True)
+    assert len(np.unique(out.reshape(-1, 3).round(12), axis=0)) <= 5
+    soft = solvers.quantise_colours(img, r=5, inv_t=1000)
+    assert torch.equal(C, soft[1]) and err == pytest.approx(np.linalg.norm(out - img) / np.linalg.norm(img))
 
 
 # ---- solvers: NMF, VQ, CD side by side -------------------------------------------

@@ -2,7 +2,8 @@
 
 - `load_photo`, `truncated_svd`, `relative_error`, `energy_rank`: a matrix, its
   best rank-r approximation (Eckart-Young) and how much of it r components keep.
-- `corrupt`, `svd_impute`: noise and missing pixels, and their low-rank repair.
+- `corrupt`, `svd_impute`, `noise_kept`: noise and missing pixels, their low-rank repair,
+  and how much noise a truncation keeps.
 - `draw_spectra`, `draw_images`, `denoise_curve`, `draw_error_curve`: the pictures.
   (The real CNN feature maps of the notebook come from `hamlib.experiments.digits_cnn`.)
 - `draw_rank`, `figure_widget`: the rank-slider callback and the generic
@@ -117,36 +118,60 @@ def svd_impute(Y, mask, r, steps=50):
     return Z, errors
 
 
+def noise_kept(A, Y, r):
+    """Fraction of the noise energy a rank-r truncation keeps: ||svd_r(Y) - svd_r(A)||_F^2 / ||Y - A||_F^2.
+
+    For i.i.d. noise Y - A that is small against the gap below A's r-th singular
+    value, this is about r(m + n - r) / (mn) (the dimension of the rank-r
+    matrices near svd_r(A), over that of all m x n matrices).
+    """
+    _check_matrix(A)
+    _check_matrix(Y, "Y")
+    return float((truncated_svd(Y, r) - truncated_svd(A, r)).pow(2).sum() / (Y - A).pow(2).sum())
+
+
 # ----------------------------------------------------------------------------
 # Pictures and widgets
 # ----------------------------------------------------------------------------
 
 
-def draw_rank(A, r, S=None, title=""):
+def draw_rank(A, r, S=None, title="", reference=None, size=2.1):
     """Rank-slider callback: A, its rank-r approximation, the error map, and the spectrum with r marked.
 
-    Returns (figure, relative error). S (the singular values of A) may be passed to save an SVD.
+    Returns (figure, relative error of the rank-r approximation to A). S (the
+    singular values of A) may be passed to save an SVD. With a `reference`
+    (e.g. the clean image when A is a noisy one) the title also reports the
+    error to the reference, and the error map shows |reference - rank r|:
+    the titles say which error is which. `size` is the width of one panel in inches.
     """
     A_r = truncated_svd(A, r)
     err = relative_error(A_r, A)
     S = torch.linalg.svdvals(A) if S is None else S
-    A, A_r = A.numpy(), A_r.numpy()
-    fig = Figure(figsize=(12, 3.2), layout="constrained")
+    name = title or "input"
+    label = f"rank {r}: error {err:.3f} to {name}"
+    target = A
+    if reference is not None:
+        if reference.shape != A.shape:
+            raise ValueError(f"reference must have A's shape {tuple(A.shape)}, got {tuple(reference.shape)}")
+        label += f",\n{relative_error(A_r, reference):.3f} to the reference"
+        target = reference
+    A, A_r, target = A.numpy(), A_r.numpy(), target.numpy()
+    fig = Figure(figsize=(4 * size + 0.6, size * 1.1 + 0.4), layout="constrained")
     ax = fig.subplots(1, 4)
     lo, hi = float(A.min()), float(A.max())
     ax[0].imshow(A, cmap="gray", vmin=lo, vmax=hi)
-    ax[0].set_title(title or "input")
+    ax[0].set_title(name, fontsize=10)
     ax[1].imshow(A_r, cmap="gray", vmin=lo, vmax=hi)
-    ax[1].set_title(f"rank {r}: error {err:.3f}")
-    im = ax[2].imshow(np.abs(A - A_r), cmap="magma")
-    ax[2].set_title("|input - rank r|")
+    ax[1].set_title(label, fontsize=10)
+    im = ax[2].imshow(np.abs(target - A_r), cmap="gray_r")
+    ax[2].set_title("|reference - rank r|" if reference is not None else f"|{name} - rank r|", fontsize=10)
     fig.colorbar(im, ax=ax[2], shrink=0.8)
     for a in ax[:3]:
         a.set_axis_off()
     ax[3].semilogy(np.arange(1, len(S) + 1), S.numpy())
     ax[3].axvline(r, color="C3", ls="--")
     ax[3].set_xlabel("i")
-    ax[3].set_title("singular values $\\sigma_i$")
+    ax[3].set_title("singular values $\\sigma_i$", fontsize=10)
     return fig, err
 
 
@@ -188,7 +213,7 @@ def draw_spectra(spectra, normalise=True, title="singular values", floor=1e-5):
     exact zeros, which float arithmetic turns into 1e-17 or 1e-50, would
     otherwise flatten everything else.
     """
-    fig = Figure(figsize=(5.5, 3.6), layout="constrained")
+    fig = Figure(figsize=(4.8, 3.2), layout="constrained")
     ax = fig.subplots()
     for name, S in spectra.items():
         S = S / S[0] if normalise else S
@@ -203,15 +228,28 @@ def draw_spectra(spectra, normalise=True, title="singular values", floor=1e-5):
     return fig
 
 
-def draw_images(images, ncols=None, cmap="gray", size=2.6):
-    """A row (or grid) of titled grey images {title: (H, W)} sharing no colour scale."""
+def draw_images(images, ncols=None, cmap="gray", size=2.6, colorbar=False, crop=None, interpolation=None):
+    """A row (or grid) of titled images {title: (H, W) or (H, W, 3)}, each on its own colour scale.
+
+    colorbar=True gives every image a colour bar (for maps whose values mean
+    something). crop = (rows, cols), two slices, shows that part of every image
+    pixel for pixel. interpolation defaults to "nearest" with a crop (a zoom
+    that keeps the stored PNG small; pass it too for small images shown large)
+    and to matplotlib's "antialiased" without.
+    """
     ncols = ncols or len(images)
     nrows = -(-len(images) // ncols)
-    fig = Figure(figsize=(size * ncols, size * nrows + 0.3), layout="constrained")
+    width = size * (1.25 if colorbar else 1.0)
+    fig = Figure(figsize=(width * ncols, size * nrows + 0.3), layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
     for ax, (name, img) in zip(axes, images.items()):
-        ax.imshow(np.asarray(img), cmap=cmap)
-        ax.set_title(name, fontsize=9)
+        img = np.asarray(img)
+        if crop is not None:
+            img = img[crop[0], crop[1]]
+        im = ax.imshow(img, cmap=cmap, interpolation=interpolation or ("nearest" if crop is not None else "antialiased"))
+        ax.set_title(name, fontsize=10)
+        if colorbar:
+            fig.colorbar(im, ax=ax, shrink=0.8)
     for ax in axes:
         ax.set_axis_off()
     return fig
@@ -225,7 +263,7 @@ def denoise_curve(A, Y, ranks):
 
 def draw_error_curve(ranks, errors, baseline, xlabel="rank r", title=""):
     """Error against rank, with a horizontal line at the error of doing nothing."""
-    fig = Figure(figsize=(5.5, 3.6), layout="constrained")
+    fig = Figure(figsize=(4.8, 3.2), layout="constrained")
     ax = fig.subplots()
     ax.plot(ranks, errors, "o-", label="rank-r truncation")
     ax.axhline(baseline, color="k", ls="--", label="corrupted input")

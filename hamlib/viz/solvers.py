@@ -86,23 +86,32 @@ def sparsity(D, tol=0.05):
     return float((D < tol * D.amax(dim=0, keepdim=True)).double().mean())
 
 
-def draw_bases(D, shape=(25, 25), ncols=8, title="", fig=None, signed=False):
-    """The columns of D (d, r) as r small images on a grid (a subfigure if `fig` is given)."""
+def draw_bases(D, shape=(25, 25), ncols=8, title="", fig=None, signed=False, per_basis=False):
+    """The columns of D (d, r) as r small images on a grid (a subfigure if `fig` is given).
+
+    All images share one colour scale, shown by one colour bar: [0, max] for
+    non-negative bases (grey), [-m, m] for signed ones (blue negative, red positive).
+    per_basis=True first divides each column by its largest |entry| (the bar then
+    reads "fraction of each basis's largest |entry|"): bases of different norms
+    stay equally visible.
+    """
     D = _batched(D)[0]
     r = D.shape[1]
+    if per_basis:
+        D = D / D.abs().amax(dim=0, keepdim=True).clamp_min(1e-300)
     nrows = -(-r // ncols)
-    fig = fig or Figure(figsize=(ncols * 0.9, nrows * 0.9 + 0.4), layout="constrained")
+    fig = fig or Figure(figsize=(ncols * 0.9 + 0.8, nrows * 0.9 + 0.4), layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
+    m = float(D.abs().max())
+    cmap, lo = ("RdBu_r", -m) if signed else ("gray", 0.0)
     for i, ax in enumerate(axes):
         ax.set_axis_off()
         if i < r:
-            b = D[:, i].reshape(shape).numpy()
-            if signed:
-                m = abs(b).max()
-                ax.imshow(b, cmap="RdBu_r", vmin=-m, vmax=m)
-            else:
-                ax.imshow(b, cmap="gray")
-    fig.suptitle(title)
+            im = ax.imshow(D[:, i].reshape(shape).numpy(), cmap=cmap, vmin=lo, vmax=m)
+    bar = fig.colorbar(im, ax=axes.tolist(), shrink=0.8)
+    if per_basis:
+        bar.set_label("/ largest |entry| of the basis", fontsize=8)
+    fig.suptitle(title, fontsize=10)
     return fig
 
 
@@ -117,12 +126,12 @@ def draw_nmf_faces(X, r=16, steps=100, seed=0):
     fig = Figure(figsize=(13, 3.6), layout="constrained")
     left, mid, right = fig.subfigures(1, 3, width_ratios=[4, 4, 2.5])
     ncols = max(1, int(np.ceil(np.sqrt(r))))
-    draw_bases(D, ncols=ncols, fig=left, title=f"NMF bases (r={r}, {steps} steps): parts")
-    draw_bases(pca_bases(X, r), ncols=ncols, fig=mid, signed=True, title=f"PCA eigenfaces (r={r}): templates")
+    draw_bases(D, ncols=ncols, fig=left, per_basis=True, title=f"NMF bases (r={r}, {steps} steps): parts")
+    draw_bases(pca_bases(X, r), ncols=ncols, fig=mid, signed=True, per_basis=True, title=f"PCA eigenfaces (r={r}): templates")
     ax = right.subplots()
     ax.semilogy(obj)
     ax.set_xlabel("iteration")
-    ax.set_title(f"$\\|X - DC^T\\|_F^2$, rel. error {err:.3f}")
+    ax.set_title(f"$\\|X - DC^T\\|_F^2$, rel. error {err:.3f}", fontsize=10)
     return fig, err
 
 
@@ -160,17 +169,23 @@ def pixel_matrix(img, lift=None):
     return X
 
 
-def quantise_colours(img, r=8, inv_t=1000.0, steps=10, lift=0.5, seed=0):
+def quantise_colours(img, r=8, inv_t=1000.0, steps=10, lift=0.5, seed=0, hard=False):
     """Colour quantisation by hamlib.vq: returns (quantised image, C (N, r), relative error).
 
-    The initial bases are r pixels drawn at random (k-means' usual start); the
-    reconstruction is X_hat = D C^T with the final (unnormalised) assignment.
+    inv_t is the inverse temperature t of softmax(t cos). The initial bases are r
+    pixels drawn at random (k-means' usual start); the reconstruction is
+    X_hat = D C^T with the final (unnormalised) assignment, so a pixel may be a
+    mix of palette colours. hard=True instead replaces every pixel by its single
+    nearest palette colour (the arg-max of its row of C): the palette alone, r colours.
     """
     X = pixel_matrix(img, lift)
     g = torch.Generator().manual_seed(seed)
     D0 = X[:, :, torch.randperm(X.shape[2], generator=g)[:r]].clone()
     D, C = md.vq(X, D0, steps=steps, inv_t=inv_t, final=True)
-    X_hat = (D @ C.mT)[0, :3]                      # (3, N)
+    if hard:
+        X_hat = D[0, :3][:, C[0].argmax(dim=1)]    # (3, N): each pixel's nearest centroid
+    else:
+        X_hat = (D @ C.mT)[0, :3]                  # (3, N)
     out = X_hat.T.reshape(np.shape(img)).numpy()   # (N, 3) -> (H, W, 3)
     return out, C[0], float(np.linalg.norm(out - img) / np.linalg.norm(img))
 
@@ -186,17 +201,18 @@ def draw_quantised(img, r=8, inv_t=1000.0, steps=10, lift=0.5, seed=0):
     Returns (figure, relative error).
     """
     out, C, err = quantise_colours(img, r, inv_t, steps, lift, seed)
-    fig = Figure(figsize=(12, 3.4), layout="constrained")
-    ax = fig.subplots(1, 3, width_ratios=[3, 3, 2])
+    fig = Figure(figsize=(8.4, 2.5), layout="constrained")
+    ax = fig.subplots(1, 3, width_ratios=[3, 3, 2.4])
     ax[0].imshow(img)
-    ax[0].set_title("photo")
+    ax[0].set_title("photo", fontsize=10)
     ax[1].imshow(np.clip(out, 0, 1))
-    ax[1].set_title(f"r={r}, 1/T={inv_t:g}: error {err:.3f}")
+    ax[1].set_title(f"r = {r}, t = {inv_t:g}: error {err:.3f}", fontsize=10)
     for a in ax[:2]:
         a.set_axis_off()
     ax[2].hist(C.amax(dim=-1).numpy(), bins=np.linspace(0, 1, 41))
     ax[2].set_xlabel("$\\max_j C_{ij}$ (1/r soft, 1 hard)")
-    ax[2].set_title(f"mean {hardness(C):.2f}")
+    ax[2].set_ylabel("pixels")
+    ax[2].set_title(f"largest weight per pixel: mean {hardness(C):.2f}", fontsize=10)
     return fig, err
 
 
@@ -232,7 +248,7 @@ def solver_errors(X, ranks, steps_list, r_fixed, steps_fixed, seed=0):
 
 def draw_solver_comparison(errors, ranks, steps_list, r_fixed, steps_fixed):
     """One figure, two panels: error against rank and against iterations, NMF/VQ/CD with the SVD floor."""
-    fig = Figure(figsize=(11, 3.8), layout="constrained")
+    fig = Figure(figsize=(9.5, 3.3), layout="constrained")
     ax = fig.subplots(1, 2)
     for kind, style in [("nmf", "o-"), ("vq", "s-"), ("cd", "^-"), ("svd", "k--")]:
         label = "SVD (optimum)" if kind == "svd" else kind.upper()
@@ -252,7 +268,7 @@ def draw_solver_comparison(errors, ranks, steps_list, r_fixed, steps_fixed):
 
 def draw_objective(curves, ylabel="$\\frac{1}{2}\\|X - DC^\\top\\|_F^2$", title=""):
     """Objective per iteration, one log-scale line per {name: values}."""
-    fig = Figure(figsize=(5.5, 3.6), layout="constrained")
+    fig = Figure(figsize=(4.8, 3.2), layout="constrained")
     ax = fig.subplots()
     for name, values in curves.items():
         ax.semilogy(values, label=name)
