@@ -39,7 +39,8 @@ _spec.loader.exec_module(release)
 
 INSTRUCTOR = release.instructor_notebooks()
 STUDENT_VERSIONS = sorted(STUDENT.glob(release.PATTERN))
-HEADING = re.compile(r"^### Exercise (\d\d)\.(\d+) \((\d+(?:\.\d+)?) points?\): \S", re.M)
+# "### Exercise 05.2 (3 points): title", or "(3 + 1 points)" for code and written parts
+HEADING = re.compile(r"^### Exercise (\d\d)\.(\d+) \((\d+(?:\.\d+)?(?: \+ \d+(?:\.\d+)?)*) points?\): \S", re.M)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,7 +137,7 @@ def exercise_problems(nb, nn: str) -> list[str]:
         if nxt is None or role(nxt) != "tests":
             problems.append(f"{nbgrader(c)['grade_id']}: the next code cell after the solution is not a graded test cell")
     # headings: Exercise NN.1 .. NN.n, 3-5 of them, >= 3 graded automatically, points as in the gradebook
-    headings = [(m.group(1), int(m.group(2)), float(m.group(3)))
+    headings = [(m.group(1), int(m.group(2)), sum(float(x) for x in m.group(3).split(" + ")))
                 for c in cells if c["cell_type"] == "markdown" for m in HEADING.finditer(source(c))]
     if [h[0] for h in headings if h[0] != nn]:
         problems.append(f"exercise headings numbered for another notebook: {[h for h in headings if h[0] != nn]}")
@@ -181,8 +182,7 @@ def stored_graded_output_problems(nb) -> list[str]:
 
 def convention_problems(path) -> list[str]:
     nb = nbformat.read(path, as_version=4)
-    return (opening_problems(nb, number(path)) + summary_problems(nb) + exercise_problems(nb, number(path))
-            + stored_graded_output_problems(nb))
+    return opening_problems(nb, number(path)) + summary_problems(nb) + exercise_problems(nb, number(path))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -241,6 +241,13 @@ def test_every_instructor_notebook_has_a_student_version():
 @pytest.mark.parametrize("path", INSTRUCTOR, ids=lambda p: p.name)
 def test_notebook_follows_the_course_conventions(path):
     problems = convention_problems(path)
+    assert not problems, f"{path.name}:\n  " + "\n  ".join(problems)
+
+
+@pytest.mark.parametrize("path", INSTRUCTOR, ids=lambda p: p.name)
+def test_instructor_exercise_cells_ran_without_error(path):
+    """nbval re-runs the instructor versions in full; this reads what execute.py stored (instant)."""
+    problems = stored_graded_output_problems(nbformat.read(path, as_version=4))
     assert not problems, f"{path.name}:\n  " + "\n  ".join(problems)
 
 
@@ -334,6 +341,20 @@ def _duplicate_id(nb):
 def _test_not_after_solution(nb):
     i = nb["cells"].index(_cell(nb, "ex99_2_solution"))
     nb["cells"].insert(i + 1, new_code_cell("y = 1"))
+
+
+def _points_as_a_sum(nb):
+    c = nb["cells"][[i for i, c in enumerate(nb["cells"]) if "### Exercise 99.1" in source(c)][0]]
+    c["source"] = c["source"].replace("(3 points)", "(2 + 1 points)")
+
+
+def test_a_heading_may_give_the_points_as_a_sum():
+    nb = fixture_notebook()
+    _points_as_a_sum(nb)
+    assert _problems(nb) == []
+    c = _cell(nb, "ex99_1_answer")
+    c["metadata"]["nbgrader"]["points"] = 2
+    assert _problems(nb) == ["Exercise 99.1: the heading says 3 points, its graded cells carry 4"]
 
 
 def _points_mismatch(nb):
