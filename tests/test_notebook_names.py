@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+# the instructor versions only: notebooks/student/ (outputs cleared by design) is not globbed
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 
 
