@@ -14,6 +14,7 @@ a CPU) and the file's sha256. `tests/test_checkpoints.py` re-evaluates every fil
 
     python -m hamlib.experiments.checkpoints train legend2 "nmf bptt" --seeds 0 1 2
     python -m hamlib.experiments.checkpoints check          # every file against the manifest
+    python -m hamlib.experiments.checkpoints table          # the Markdown tables of the README
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from ..seg.heads import HeadConfig
 from ..seg.model import ModelConfig, build_model
 from ..seg.synthetic import LegendConfig, LegendDataset
 from ..seg.train import TrainConfig, build_datasets, get_config, train
-from .legend import run_heads, seg_metrics, with_head
+from .legend import run_heads, seg_metrics, summarise, summary_table, with_head
 
 ROOT = Path(__file__).resolve().parents[2] / "data" / "checkpoints"
 EVAL_N, EVAL_SEED = 200, 10_000          # the fixed evaluation set of the re-check
@@ -183,6 +184,7 @@ def train_hamnet(task: str, head: str, seed: int, root=ROOT, datasets=None) -> d
     _save(dict(config=dataclasses.asdict(cfg), state_dict=stored), root / rel)
     record = dict(kind="hamnet", task=task, head=head, seed=seed, steps=res["step"],
                   command=f'python -m hamlib.experiments.checkpoints train {task} "{head}" --seeds {seed}',
+                  config=dataclasses.asdict(cfg),
                   wall_s=round(wall, 1), train_s=round(res["seconds"], 1), hardware=hardware(),
                   dtype=str(dtype).removeprefix("torch."),
                   val=dict(n=len(val), float32=full32, stored=full16 if dtype == torch.float16 else full32),
@@ -291,7 +293,16 @@ def main(argv=None):
     t.add_argument("--root", default=str(ROOT))
     c = sub.add_parser("check", help="re-evaluate every HamNet file against the manifest")
     c.add_argument("--root", default=str(ROOT))
+    tb = sub.add_parser("table", help="print each task's Markdown table of the recorded HamNets")
+    tb.add_argument("--root", default=str(ROOT))
     args = p.parse_args(argv)
+    if args.cmd == "table":
+        for task in TASKS:
+            rows = manifest_rows(task, root=args.root)
+            if rows:
+                seeds = sorted({r["seed"] for r in rows})
+                print(f"\n{task}:\n\n" + summary_table(summarise(rows), rows, seeds))
+        return
     if args.cmd == "train":
         datasets = build_datasets(TASKS[args.task]())
         for head in args.heads:
