@@ -94,12 +94,12 @@ def latent_walk(G, label, t, n=8, seed=0):
 
 def draw_class_latent(generators: dict, label: int, t: float, n=8, seed=0):
     """The widget's picture: for each named generator one row of `latent_walk(G, label, t, n, seed)`
-    (the same paths for every generator, so rows differ only by the network). Returns the figure."""
-    import matplotlib.pyplot as plt
+    (the same paths for every generator, so rows differ only by the network). Returns a
+    matplotlib Figure not registered with pyplot (a widget displays it once, no figure piles up)."""
+    from matplotlib.figure import Figure
 
     names = list(generators)
     rows = torch.stack([latent_walk(generators[k], label, t, n, seed) for k in names])   # (G, n, C, R, R)
-    fig, ax = plt.subplots(figsize=(0.55 * n + 1.2, 0.55 * len(names) + 0.5))
-    plot_grid(rows, f"class {int(label)}, latent position t = {float(t):.2f}", ylabels=names, ax=ax)
-    fig.tight_layout()
+    fig = Figure(figsize=(0.6 * n + 1.6, 0.6 * len(names) + 0.6), layout="constrained")
+    plot_grid(rows, f"class {int(label)}, latent position t = {float(t):.2f}", ylabels=names, ax=fig.subplots())
     return fig

@@ -103,9 +103,11 @@ def digits32() -> GANConfig:
 
 def digits32_cpu() -> GANConfig:
     """digits32's architecture (32 x 32, block at 16 x 16 in both networks) narrowed for one CPU
-    thread: about 0.2-0.3 s per step on a shared CPU core, so each of the shipped checkpoints
-    (hamlib.experiments.gan_checkpoints) trains in under 12 minutes. The quick config's doubled
-    learning rates and short EMA, scaled to 2000 steps."""
+    thread (digits32 takes about 1.9 s per step there): 0.19 s (Hamburger) to 0.27 s (attention)
+    per step on one thread of a 2-core machine beside two other training processes, about 10
+    minutes per model. The shipped checkpoints (hamlib.experiments.gan_checkpoints) took longer
+    because more jobs shared that machine (their manifest records the wall times). The quick
+    config's doubled learning rates and short EMA, for 2000 steps."""
     return GANConfig(resolution=32, z_dim=64, g_channels=(64, 64, 32, 16), d_channels=(16, 32, 64),
                      g_block_res=16, d_block_res=16, g_ham_rank=8, d_ham_rank=8, batch_size=32, steps=2000,
                      lr_g=2e-4, lr_d=8e-4, ema_decay=0.995, ema_start=200, eval_every=500, eval_samples=1000)
@@ -135,8 +137,8 @@ def imagenet128_strong() -> GANConfig:
     return dataclasses.replace(imagenet128_baby(), batch_size=1024, steps=1_000_000)
 
 
-CONFIGS = {"quick": quick, "digits32": digits32, "digits32_cpu": digits32_cpu, "cifar10": cifar10, "imagenet128_baby": imagenet128_baby,
-           "imagenet128_strong": imagenet128_strong}
+CONFIGS = {"quick": quick, "digits32": digits32, "digits32_cpu": digits32_cpu, "cifar10": cifar10,
+           "imagenet128_baby": imagenet128_baby, "imagenet128_strong": imagenet128_strong}
 
 
 def get_config(name: str = "quick", **overrides) -> GANConfig:

@@ -20,6 +20,7 @@ EXPECTED = {
     "02_nmf.ipynb": ["nmf-faces"],
     "03_vq_cd.ipynb": ["vq-temperature"],
     "04_hamburger_vs_attention.ipynb": ["query-row", "query-col"],
+    "07_hamgan.ipynb": ["gan-class", "gan-latent"],
 }
 
 

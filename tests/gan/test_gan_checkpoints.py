@@ -94,3 +94,18 @@ def test_recording_pipeline_on_a_tiny_run(tmp_path, monkeypatch):
     assert G.context.ham.grad == "bptt" and rec["model"] == "ham-bptt"
     now, then = gc.recheck_generator("hamgan/ham-bptt_s3.pt", root)
     assert now == then
+
+
+@pytest.mark.parametrize("model", list(gc.MODELS))
+def test_model_configs_are_digits32_narrowed(model):
+    from hamlib.gan.train import build_models, get_config
+
+    cfg, full = gc.model_config(model, 0), get_config("digits32")
+    assert (cfg.resolution, cfg.g_block_res, cfg.d_block_res) == (full.resolution, full.g_block_res, full.d_block_res)
+    assert len(cfg.g_channels) == len(full.g_channels) and len(cfg.d_channels) == len(full.d_channels)
+    G, D = build_models(cfg)
+    x = G(torch.randn(2, cfg.z_dim), torch.tensor([0, 9]))
+    assert x.shape == (2, 1, 32, 32) and D(x, torch.tensor([0, 9])).shape == (2,)
+    assert type(G.context).__name__ == ("SelfAttention2d" if model == "sa" else "Hamburger")
+    if model != "sa":
+        assert G.context.ham.grad == gc.MODELS[model]["ham_grad"]

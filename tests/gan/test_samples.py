@@ -58,7 +58,6 @@ def test_draw_class_latent_one_row_per_generator():
     # the picture is the tiled latent_walk rows, mapped from [-1, 1] to [0, 1]
     row = (latent_walk(gens["sa"], 4, 0.25, n=5, seed=0)[:, 0].clamp(-1, 1) + 1) / 2   # (5, 8, 8)
     assert torch.allclose(torch.as_tensor(img[8:16]), torch.cat(list(row), dim=1), atol=1e-6)
-    matplotlib.pyplot.close(fig)
 
 
 def test_class_grid_and_interpolate_shapes():
