@@ -1,7 +1,8 @@
-"""Looking at a generator: per-class sample grids, latent interpolations, metric curves.
+"""Looking at a generator: per-class sample grids, latent interpolations, metric curves, the widget.
 
-The tensor functions (`class_grid`, `interpolate`) are deterministic given a seed
-and return images in [-1, 1]; the `plot_*` functions return matplotlib figures.
+The tensor functions (`class_grid`, `interpolate`, `latent_walk`) are deterministic given a
+seed and return images in [-1, 1]; the `plot_*` and `draw_*` functions return matplotlib figures.
+`draw_class_latent` is notebook 07's widget callback: a class and a position on a latent path.
 """
 
 from __future__ import annotations
@@ -72,4 +73,33 @@ def plot_metrics(histories: dict):
     axes[1].set(xlabel="step", ylabel="IS", title="Inception Score, higher is better")
     axes[0].legend()
     fig.tight_layout()
+    return fig
+
+
+@torch.no_grad()
+def latent_walk(G, label, t, n=8, seed=0):
+    """n samples of class `label` at position t in [0, 1] on n straight latent paths
+    z_j(t) = (1 - t) a_j + t b_j, with a_j, b_j drawn from `seed`: (n, C, R, R).
+    t = 0 gives G(a_j, label), t = 1 gives G(b_j, label); the same seed gives the same paths."""
+    if not 0.0 <= float(t) <= 1.0:
+        raise ValueError(f"t must be in [0, 1], got {t}")
+    if not 0 <= int(label) < G.num_classes:
+        raise ValueError(f"label must be in [0, {G.num_classes}), got {label}")
+    g = torch.Generator().manual_seed(seed)
+    a, b = torch.randn(2, n, G.z_dim, generator=g)
+    z = (1 - float(t)) * a + float(t) * b
+    dev = next(G.parameters()).device
+    return G(z.to(dev), torch.full((n,), int(label), dtype=torch.long, device=dev)).cpu()
+
+
+def draw_class_latent(generators: dict, label: int, t: float, n=8, seed=0):
+    """The widget's picture: for each named generator one row of `latent_walk(G, label, t, n, seed)`
+    (the same paths for every generator, so rows differ only by the network). Returns a
+    matplotlib Figure not registered with pyplot (a widget displays it once, no figure piles up)."""
+    from matplotlib.figure import Figure
+
+    names = list(generators)
+    rows = torch.stack([latent_walk(generators[k], label, t, n, seed) for k in names])   # (G, n, C, R, R)
+    fig = Figure(figsize=(0.6 * n + 1.6, 0.6 * len(names) + 0.6), layout="constrained")
+    plot_grid(rows, f"class {int(label)}, latent position t = {float(t):.2f}", ylabels=names, ax=fig.subplots())
     return fig

@@ -101,6 +101,18 @@ def digits32() -> GANConfig:
                      ema_decay=0.999, ema_start=500, eval_every=1000, eval_samples=2000)
 
 
+def digits32_cpu() -> GANConfig:
+    """digits32's architecture (32 x 32, block at 16 x 16 in both networks) narrowed for one CPU
+    thread (digits32 takes about 1.9 s per step there): 0.19 s (Hamburger) to 0.27 s (attention)
+    per step on one thread of a 2-core machine beside two other training processes, about 10
+    minutes per model. The shipped checkpoints (hamlib.experiments.gan_checkpoints) took longer
+    because more jobs shared that machine (their manifest records the wall times). The quick
+    config's doubled learning rates and short EMA, for 2000 steps."""
+    return GANConfig(resolution=32, z_dim=64, g_channels=(64, 64, 32, 16), d_channels=(16, 32, 64),
+                     g_block_res=16, d_block_res=16, g_ham_rank=8, d_ham_rank=8, batch_size=32, steps=2000,
+                     lr_g=2e-4, lr_d=8e-4, ema_decay=0.995, ema_start=200, eval_every=500, eval_samples=1000)
+
+
 def cifar10() -> GANConfig:
     """CIFAR-10-sized: 32 x 32 RGB, SNGAN-CIFAR widths, block at 16 x 16 in both networks."""
     return GANConfig(data="cifar10", resolution=32, img_channels=3, z_dim=128,
@@ -125,8 +137,8 @@ def imagenet128_strong() -> GANConfig:
     return dataclasses.replace(imagenet128_baby(), batch_size=1024, steps=1_000_000)
 
 
-CONFIGS = {"quick": quick, "digits32": digits32, "cifar10": cifar10, "imagenet128_baby": imagenet128_baby,
-           "imagenet128_strong": imagenet128_strong}
+CONFIGS = {"quick": quick, "digits32": digits32, "digits32_cpu": digits32_cpu, "cifar10": cifar10,
+           "imagenet128_baby": imagenet128_baby, "imagenet128_strong": imagenet128_strong}
 
 
 def get_config(name: str = "quick", **overrides) -> GANConfig:
