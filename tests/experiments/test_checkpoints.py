@@ -36,7 +36,8 @@ def test_the_checkpoints_are_shipped_and_small():
 def test_the_comparison_has_three_seeds_per_head():
     rows = ck.manifest_rows("legend2")
     heads = {r["head"] for r in rows}
-    for h in ("none", "pool", "attention", "nmf bptt", "nmf one-step"):
+    for h in ("none", "pool", "attention", "attention-plain", "nmf bptt", "nmf one-step", "nmf bptt init=pytorch",
+              "cd one-step-bases", "vq 2"):
         assert sorted(r["seed"] for r in rows if r["head"] == h) == [0, 1, 2], h
     assert len(heads) >= 7
 
