@@ -197,8 +197,8 @@ def train_hamnet(task: str, head: str, seed: int, root=ROOT, datasets=None) -> d
     return record
 
 
-def load_hamnet(rel: str, root=ROOT, verify=True):
-    """(model in eval mode on the CPU, its manifest record) for a file such as
+def read_verified(rel: str, root=ROOT, verify=True) -> tuple[dict, dict]:
+    """(the file's contents, its manifest record) for a path relative to root, e.g.
     "legend2/nmf_bptt_s0.pt"; verify checks the sha256 against the manifest first."""
     root = Path(root)
     record = read_manifest(root)["files"].get(rel)
@@ -207,9 +207,14 @@ def load_hamnet(rel: str, root=ROOT, verify=True):
     path = root / rel
     if verify and sha256(path) != record["sha256"]:
         raise ValueError(f"{path}: sha256 differs from the manifest's (file changed or corrupt)")
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    cfg = config_from_dict(blob["config"])
-    return _model(cfg, blob["state_dict"]), record
+    return torch.load(path, map_location="cpu", weights_only=True), record
+
+
+def load_hamnet(rel: str, root=ROOT, verify=True):
+    """(model in eval mode on the CPU, its manifest record) for a file such as
+    "legend2/nmf_bptt_s0.pt"; verify checks the sha256 against the manifest first."""
+    blob, record = read_verified(rel, root, verify)
+    return _model(config_from_dict(blob["config"]), blob["state_dict"]), record
 
 
 def hamnet_files(task: str, root=ROOT) -> dict:
@@ -278,9 +283,9 @@ def checkpoint_or_train(task: str, heads, seeds, train_cfg=None, root=ROOT, retr
 
 def recheck_hamnet(rel: str, root=ROOT) -> tuple[dict, dict]:
     """(metrics now on the fixed evaluation set, the manifest's) for one file."""
-    model, record = load_hamnet(rel, root)
-    cfg = config_from_dict(torch.load(Path(root) / rel, map_location="cpu", weights_only=True)["config"])
-    return seg_metrics(model, eval_set(cfg)), record["eval"]
+    blob, record = read_verified(rel, root)
+    cfg = config_from_dict(blob["config"])
+    return seg_metrics(_model(cfg, blob["state_dict"]), eval_set(cfg)), record["eval"]
 
 
 def main(argv=None):

@@ -32,7 +32,7 @@ from ..gan.data import digits
 from ..gan.metrics import DigitsClassifier, accuracy, extract, feature_stats, fid_and_is, train_classifier
 from ..gan.model import gate_values
 from ..gan.train import GANConfig, build_models, get_config, train
-from .checkpoints import ROOT, _locked_manifest, _save, hardware, read_manifest, sha256
+from .checkpoints import ROOT, _locked_manifest, _save, hardware, read_manifest, read_verified, sha256
 
 CONFIG = "digits32_cpu"
 MODELS = {"ham": dict(block="ham", ham_grad="one-step"),
@@ -97,11 +97,7 @@ def train_digits_classifier(root=ROOT) -> dict:
 
 def load_classifier(root=ROOT, verify=True) -> DigitsClassifier:
     """The shipped classifier (eval mode, CPU); verify checks its sha256 against the manifest."""
-    root = Path(root)
-    path = root / CLASSIFIER
-    if verify and sha256(path) != read_manifest(root)["files"][CLASSIFIER]["sha256"]:
-        raise ValueError(f"{path}: sha256 differs from the manifest's (file changed or corrupt)")
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+    blob, _ = read_verified(CLASSIFIER, root, verify)
     kw = blob["kwargs"]
     clf = DigitsClassifier(kw["num_classes"], kw["img_channels"])
     clf.load_state_dict(blob["state_dict"])
@@ -183,14 +179,7 @@ def gan_files(root=ROOT, model: str | None = None) -> dict:
 def load_generator(rel: str, root=ROOT, verify=True):
     """(EMA generator in eval mode on the CPU, its manifest record) for a file such as
     "hamgan/ham_s0.pt"; verify checks the sha256 against the manifest first."""
-    root = Path(root)
-    record = read_manifest(root)["files"].get(rel)
-    if record is None:
-        raise KeyError(f"{rel!r} is not in {root / 'manifest.json'}")
-    path = root / rel
-    if verify and sha256(path) != record["sha256"]:
-        raise ValueError(f"{path}: sha256 differs from the manifest's (file changed or corrupt)")
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+    blob, record = read_verified(rel, root, verify)
     return _generator(config_from_dict(blob["config"]), blob["state_dict"]), record
 
 
