@@ -3,7 +3,7 @@
 from .attention import NonLocal2d, SelfAttention2d
 from .ham import Hamburger
 from .md import CD2D, NMF2D, VQ2D, cd, nmf, random_bases, vq
-from .train import full_scale, pick_device, seed_everything
+from .runtime import full_scale, pick_device, seed_everything
 
 __version__ = "0.1.0"
 

@@ -1,45 +1,7 @@
-"""`python -m hamlib.bench`: the blocks side by side (the paper's efficiency table).
+"""`python -m hamlib.bench` moved: the benchmark is a script outside the package now."""
 
-    python -m hamlib.bench --cases floor,nmf,cd,vq,nmf-K24,attention --repeats 5
-    python -m hamlib.bench --compile          # eager vs torch.compile (+ CUDA graphs on a GPU)
-
-The cases, what is measured and how: `hamlib.experiments.efficiency` (this file is the
-command line only; import that module, not this one). The README's "Benchmark" section
-holds the measured tables.
-"""
-
-import argparse
 import sys
 
-import torch
-
-from .experiments import efficiency
-from .train import pick_device
-
-
-def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m hamlib.bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--shape", type=int, nargs=4, default=[1, 512, 128, 128], metavar=("B", "C", "H", "W"))
-    p.add_argument("--rank", type=int, default=64)
-    p.add_argument("--steps", type=int, default=6)
-    p.add_argument("--cases", default="floor,nmf,cd,vq,nmf-K24,attention",
-                   help="comma-separated: floor, nmf, cd, vq, nmf-K<k>, nmf-bptt, nmf-bases, nmf-implicit, nmf-ftz, "
-                        "attention, ham-nmf")
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--device", default=None, help="default: cuda if available, else cpu")
-    p.add_argument("--no-train", action="store_true", help="inference only")
-    p.add_argument("--compile", action="store_true",
-                   help="also time torch.compile(module) (and mode='reduce-overhead' on CUDA) beside eager")
-    a = p.parse_args(argv)
-    device = pick_device(a.device)
-    rows = efficiency.run(tuple(a.shape), a.rank, a.steps, a.cases.split(","), a.repeats, device=device,
-                          train=not a.no_train, compiled=a.compile)
-    head = (f"shape {tuple(a.shape)}, r={a.rank}, K={a.steps}, device {device}, torch {torch.__version__}, "
-            f"{torch.get_num_threads()} threads, median of {a.repeats}")
-    if a.compile:
-        head += ", compiled = torch.compile(module) without fullgraph"
-    return head + "\n\n" + efficiency.markdown(rows)
-
-
 if __name__ == "__main__":
-    sys.stdout.write(main() + "\n")
+    sys.exit("python -m hamlib.bench moved: from a clone of the repository run\n"
+             "    python -m experiments.bench --help")

@@ -1,6 +1,6 @@
 """`python -m hamlib.bench`: the command line (what it measures: tests/experiments/test_efficiency.py)."""
 
-from hamlib import bench
+from experiments import bench
 
 
 def test_cli(capsys):

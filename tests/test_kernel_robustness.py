@@ -21,7 +21,7 @@ OLD_CPU = {"ONEDNN_MAX_CPU_ISA": "SSE41", "ATEN_CPU_CAPABILITY": "default", "MKL
 
 SCRIPT = """
 import json, torch
-from hamlib.experiments import marker
+from notebooks.course import marker
 torch.set_num_threads(1)
 acc = {c: marker.train_marker(marker.MarkerConfig(context=c, seed=0, iters=150))["final_accuracy"]
        for c in ("one-step-bases", "none")}

@@ -98,7 +98,7 @@ def test_notebook_uses_only_existing_hamlib_names(path):
 
 
 def test_the_checker_sees_a_missing_name():
-    tree = ast.parse("import hamlib\nfrom hamlib.viz import lowrank as lr\nlr.truncated_svd\nlr.no_such_thing\n"
+    tree = ast.parse("import hamlib\nfrom notebooks.course import lowrank as lr\nlr.truncated_svd\nlr.no_such_thing\n"
                      "hamlib.layers.count_params\nhamlib.layers.nope\nlr.truncated_svd.__doc__")
     for node in ast.walk(tree):
         for child in ast.iter_child_nodes(node):

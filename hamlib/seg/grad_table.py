@@ -1,11 +1,7 @@
-"""`python -m hamlib.seg.grad_table`: the published name of `python -m hamlib.experiments.grad_table`.
+"""`python -m hamlib.seg.grad_table` moved: the experiment drivers are scripts outside the package now."""
 
-An entry point kept so the documented command keeps working; the driver lives in
-`hamlib.experiments.grad_table`. Nothing in hamlib.seg imports this file: it is the one
-place under seg/ that reaches up into the experiments.
-"""
-
-from hamlib.experiments.grad_table import main
+import sys
 
 if __name__ == "__main__":
-    main()
+    sys.exit("python -m hamlib.seg.grad_table moved: from a clone of the repository run\n"
+             "    python -m experiments.grid --help")

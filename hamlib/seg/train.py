@@ -31,7 +31,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from ..train import (CSVLogger, StepBatches, StepClock, cleanup_distributed, config_from_args, config_parser,
+from ..runtime import (CSVLogger, StepBatches, StepClock, cleanup_distributed, config_from_args, config_parser,
                      is_main_process, load_checkpoint, named_config, pick_device, progress_bar, save_checkpoint,
                      seed_everything, setup_distributed)
 from .data import IGNORE, TrainAugment, VOCSegmentation, eval_transform, pad_collate

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from hamlib.experiments import gradient_study
-from hamlib.experiments.marker import MarkerNet
+from experiments import gradient_study
+from notebooks.course.marker import MarkerNet
 
 
 def test_parse_cell():
@@ -76,7 +76,7 @@ def test_step_cost_orders_memory():
 def test_legend_cell_trains_with_the_cells_temperature(tmp_path, monkeypatch):
     import dataclasses
 
-    from hamlib.experiments import legend
+    from notebooks.course import legend
     real_config, real_train, seen = gradient_study.config, legend.train, {}
 
     def tiny(steps, task="one-colour"):

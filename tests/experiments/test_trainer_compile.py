@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from hamlib.experiments import trainer_compile
+from experiments import trainer_compile
 
 
 @pytest.mark.parametrize("kind", ["seg", "gan"])

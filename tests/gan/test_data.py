@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from hamlib.gan.data import CIFAR10, ImageFolder, dataset_from_config, digits
-from hamlib.train import StepBatches
+from hamlib.runtime import StepBatches
 
 
 def test_digits():

@@ -11,7 +11,7 @@ from torch.utils.data import TensorDataset
 from hamlib.gan.data import digits
 from hamlib.gan.metrics import DigitsClassifier, extract, feature_stats
 from hamlib.gan.train import get_config, main, train
-from hamlib.train import load_checkpoint
+from hamlib.runtime import load_checkpoint
 
 TINY = dict(resolution=8, z_dim=8, g_channels=(16, 16), d_channels=(16,), g_block_res=8, d_block_res=4,
             g_ham_rank=4, d_ham_rank=4, ham_steps=3, batch_size=8, steps=6, ema_decay=0.5, ckpt_every=0,

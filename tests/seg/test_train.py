@@ -14,7 +14,7 @@ import torch.nn as nn
 from hamlib.seg.synthetic import LegendDataset
 from hamlib.seg.train import (CONFIGS, SeededStepBatches, build_datasets, get_config, main, param_groups, poly_lr,
                               quick, train)
-from hamlib.train import load_checkpoint, override
+from hamlib.runtime import load_checkpoint, override
 
 
 def tiny(tmp_path, **kw):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from hamlib.experiments import cheatsheet as cs
-from hamlib.experiments import efficiency
+from notebooks.course import cheatsheet as cs
+from notebooks.course import efficiency
 from hamlib.grad import GradPlan
 
 

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from hamlib.experiments import grad_table, legend
+from notebooks.course import grad_table, legend
 from hamlib.seg.metrics import predict
 from hamlib.seg.model import build_model
 from hamlib.seg.synthetic import LegendConfig, LegendDataset

@@ -6,8 +6,8 @@ import torch
 from matplotlib.figure import Figure
 
 import hamlib
-from hamlib.viz import lowrank
-from hamlib.viz import solvers
+from notebooks.course import lowrank
+from notebooks.course import solvers
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: threads only add overhead

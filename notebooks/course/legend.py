@@ -26,12 +26,12 @@ import time
 import torch
 import torch.nn.functional as F
 
-from ..layers import count_params
-from ..md import GRAD_MODES, SOLVERS
-from ..measure import interleaved_times, markdown_table, peak_tensor_memory
-from ..seg.metrics import confusion_matrix, iou_from_confusion, predict
-from ..seg.model import build_model
-from ..seg.train import train
+from hamlib.layers import count_params
+from hamlib.md import GRAD_MODES, SOLVERS
+from hamlib.measure import interleaved_times, markdown_table, peak_tensor_memory
+from hamlib.seg.metrics import confusion_matrix, iou_from_confusion, predict
+from hamlib.seg.model import build_model
+from hamlib.seg.train import train
 
 HEAD_SPECS = {
     "none": dict(context="none"),

@@ -35,11 +35,11 @@ from pathlib import Path
 
 import torch
 
-from ..ham import Hamburger
-from ..seg.heads import HeadConfig
-from ..seg.model import ModelConfig, build_model
-from ..seg.synthetic import LegendConfig, LegendDataset
-from ..seg.train import TrainConfig, build_datasets, get_config, train
+from hamlib.ham import Hamburger
+from hamlib.seg.heads import HeadConfig
+from hamlib.seg.model import ModelConfig, build_model
+from hamlib.seg.synthetic import LegendConfig, LegendDataset
+from hamlib.seg.train import TrainConfig, build_datasets, get_config, train
 from .legend import run_heads, seg_metrics, summarise, summary_table, with_head
 
 ROOT = Path(__file__).resolve().parents[2] / "data" / "checkpoints"

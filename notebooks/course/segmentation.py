@@ -16,9 +16,9 @@ import torch.nn.functional as F
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
-from ..seg.metrics import predict
-from ..seg.synthetic import COLOURS
-from .gradients import pixel_jacobian
+from hamlib.seg.metrics import predict
+from hamlib.seg.synthetic import COLOURS
+from hamlib.analysis import context_influence
 
 
 def label_style(dataset) -> dict:
@@ -65,32 +65,6 @@ def draw_predictions(models: dict, dataset, indices):
             if r == 0:
                 ax.set_title(title, fontsize=9)
     return fig
-
-
-def context_influence(model, image, row, col):
-    """How much each cell of the context block's input moves its output at the cell holding image
-    pixel (row, col): ||d y_i / d x_j||_F over the feature grid (h, w), with the query cell's own
-    entry set to 0 (the residual x_i dominates it). None for a head without context (identity).
-
-    The block runs as in evaluation, but its solvers are switched to BPTT for the measurement:
-    the forward pass is the same in every gradient mode, and only BPTT's Jacobian is the forward
-    pass's true one (the one-step Jacobian has no cross-pixel entries by construction; notebook 05).
-    """
-    block = model.head.context
-    if isinstance(block, torch.nn.Identity):
-        return None
-    block = copy.deepcopy(block).eval()
-    for m in block.modules():
-        if hasattr(m, "grad") and hasattr(m, "eval_steps"):
-            m.grad = "bptt"
-    with torch.no_grad():
-        x = model.head.squeeze(model.backbone(image[None])[-1])          # (1, C, h, w)
-    h, w = x.shape[-2:]
-    H, W = image.shape[-2:]
-    r, c = min(row * h // H, h - 1), min(col * w // W, w - 1)
-    J = pixel_jacobian(block, x, r, c)
-    J[r, c] = 0
-    return J
 
 
 def draw_pixel_panel(models: dict, dataset, index, row, col):

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from hamlib.experiments import efficiency
+from notebooks.course import efficiency
 
 
 def test_macs_formulas_reproduce_the_paper():

@@ -25,9 +25,9 @@ from __future__ import annotations
 import math
 import statistics
 
-from ..grad import GradPlan, grad_plan
-from ..md import SOLVERS
-from ..measure import markdown_table
+from hamlib.grad import GradPlan, grad_plan
+from hamlib.md import SOLVERS
+from hamlib.measure import markdown_table
 from .efficiency import PAPER_EFFICIENCY
 from .legend import head_spec
 

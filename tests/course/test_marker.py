@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from hamlib.experiments import marker
-from hamlib.viz import gradients
+from notebooks.course import marker
+from notebooks.course import gradients
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: threads only add overhead
 

@@ -40,12 +40,12 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import md
-from ..attention import SelfAttention2d
-from ..ham import Hamburger
-from ..layers import count_params
-from ..measure import interleaved_times, markdown_table, peak_memory
-from ..train import pick_device
+from hamlib import md
+from hamlib.attention import SelfAttention2d
+from hamlib.ham import Hamburger
+from hamlib.layers import count_params
+from hamlib.measure import interleaved_times, markdown_table, peak_memory
+from hamlib.runtime import pick_device
 
 # ---------------------------------------------------------------------------
 # MACs (multiply-accumulates), analytic

@@ -2,12 +2,14 @@
 
 import numpy as np
 import torch
+
+from hamlib import analysis
 from matplotlib.figure import Figure
 
 from hamlib.seg.model import build_model
 from hamlib.seg.synthetic import COLOURS, LegendConfig, LegendDataset
 from hamlib.seg.train import quick
-from hamlib.viz import segmentation
+from notebooks.course import segmentation
 
 
 def test_examples_and_predictions_panels():
@@ -31,7 +33,7 @@ def test_one_colour_map_and_the_images_scale():
 
 
 def _models(heads):
-    from hamlib.experiments.legend import with_head
+    from notebooks.course.legend import with_head
     out = {}
     for h in heads:
         torch.manual_seed(0)
@@ -42,8 +44,8 @@ def _models(heads):
 def test_context_influence_reads_the_forward_pass_of_every_head():
     ds = LegendDataset(2, seed=0, cfg=LegendConfig())
     ms = _models(["none", "pool", "nmf one-step", "nmf bptt"])
-    assert segmentation.context_influence(ms["none"], ds.images[0], 10, 20) is None
-    J = {h: segmentation.context_influence(ms[h], ds.images[0], 10, 20) for h in ["pool", "nmf one-step", "nmf bptt"]}
+    assert analysis.context_influence(ms["none"], ds.images[0], 10, 20) is None
+    J = {h: analysis.context_influence(ms[h], ds.images[0], 10, 20) for h in ["pool", "nmf one-step", "nmf bptt"]}
     r, c = 10 * 8 // 64, 20 * 8 // 64                     # the query's cell on the 8 x 8 map
     for h, m in J.items():
         assert m.shape == (8, 8) and m[r, c] == 0, h

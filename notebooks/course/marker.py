@@ -19,9 +19,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..attention import SelfAttention2d
-from ..ham import Hamburger
-from ..train import pick_device
+from hamlib.attention import SelfAttention2d
+from hamlib.ham import Hamburger
+from hamlib.runtime import pick_device
 
 
 def marker_batch(n, size=16, classes=4, marker=2, generator=None):

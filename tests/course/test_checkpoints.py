@@ -7,7 +7,7 @@ import shutil
 import pytest
 import torch
 
-from hamlib.experiments import checkpoints as ck
+from notebooks.course import checkpoints as ck
 from hamlib.seg.train import get_config
 
 SHIPPED = ck.ROOT / "manifest.json"

@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..gan.data import digits
-from ..gan.metrics import DigitsClassifier, accuracy, extract, feature_stats, fid_and_is, train_classifier
-from ..gan.model import gate_values
-from ..gan.train import GANConfig, build_models, get_config, train
+from hamlib.gan.data import digits
+from hamlib.gan.metrics import DigitsClassifier, accuracy, extract, feature_stats, fid_and_is, train_classifier
+from hamlib.gan.model import gate_values
+from hamlib.gan.train import GANConfig, build_models, get_config, train
 from .checkpoints import ROOT, _locked_manifest, _save, hardware, read_manifest, read_verified, sha256
 
 CONFIG = "digits32_cpu"

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from .. import md
+from hamlib import md
 
 SOLVER_FUNCTIONS = {"nmf": md.nmf, "vq": md.vq, "cd": md.cd}
 

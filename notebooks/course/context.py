@@ -25,9 +25,9 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-from ..attention import SelfAttention2d
-from ..md import NMF2D, nmf, random_bases
-from .gradients import pixel_jacobian
+from hamlib.attention import SelfAttention2d
+from hamlib.md import NMF2D, nmf, random_bases
+from hamlib.analysis import nmf_affinity, pixel_jacobian
 
 # ---------------------------------------------------------------------------
 # A real image and a feature map of it
@@ -83,43 +83,6 @@ def similarity_attention(channels, scale=4.0):
         att.proj.weight.copy_(eye)
         att.proj.bias.zero_()
     return att.eval()
-
-
-def nmf_affinity(X, rank=8, steps=6, seed=0):
-    """Run NMF on one matrix X (d, N) and return the N x N affinities it implies.
-
-    Returns dict(
-      P = C (C^T C)^+ C^T: X P is the best reconstruction any bases give with NMF's C,
-      gram = C C^T with rows summing to 1, D (d, r), C (N, r): NMF's K-step factors,
-      D_star = X C (C^T C)^+: the least-squares bases for this C (any sign), X P = D_star C^T,
-      D_nnls: the least-squares bases for this C under D >= 0 (scipy's NNLS, row by row),
-      fit = ||X P - D C^T|| / ||D C^T||: how far NMF's output is from X P,
-      fit_nnls = ||X P - D_nnls C^T|| / ||D_nnls C^T||: the same for the best non-negative
-        bases, the least `fit` a bases update that keeps D >= 0 can reach at this C
-        (0 only when D_star >= 0)).
-    """
-    from scipy.optimize import nnls as _nnls
-
-    if X.dim() != 2:
-        raise ValueError(f"nmf_affinity expects one matrix X (d, N), got shape {tuple(X.shape)}")
-    X = X.double()
-    g = torch.Generator().manual_seed(seed)
-    D0 = random_bases("nmf", (1, X.shape[0], rank), generator=g, dtype=torch.float64)
-    D, C = nmf(X[None], D0, steps=steps, final=True)
-    D, C = D[0], C[0]                                                    # (d, r), (N, r)
-    G_inv = torch.linalg.pinv(C.T @ C)                                   # (r, r)
-    P = C @ G_inv @ C.T                                                  # (N, N)
-    D_star = X @ C @ G_inv                                               # (d, r)
-    Cn = C.numpy()
-    D_nnls = torch.stack([torch.from_numpy(_nnls(Cn, row.numpy())[0]) for row in X])  # (d, r), >= 0
-    gram = C @ C.T
-    gram = gram / gram.sum(1, keepdim=True)
-
-    def gap(B):
-        X_hat = B @ C.T
-        return (torch.linalg.norm(X @ P - X_hat) / torch.linalg.norm(X_hat)).item()
-
-    return dict(P=P, gram=gram, D=D, C=C, D_star=D_star, D_nnls=D_nnls, fit=gap(D), fit_nnls=gap(D_nnls))
 
 
 @dataclass

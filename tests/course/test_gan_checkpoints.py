@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
-from hamlib.experiments import gan_checkpoints as gc
-from hamlib.experiments.checkpoints import ROOT, read_manifest, sha256
+from notebooks.course import gan_checkpoints as gc
+from notebooks.course.checkpoints import ROOT, read_manifest, sha256
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

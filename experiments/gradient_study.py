@@ -49,16 +49,16 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..ham import Hamburger
-from ..md import NMF2D, VQ2D, make_solver, random_bases
-from ..measure import markdown_table, peak_tensor_memory
-from ..seg.model import build_model
-from ..seg.train import build_datasets, train
-from ..train import load_checkpoint
-from ..viz.gradients import step_jacobian_radius
-from . import legend
-from .grad_table import config, read_csv
-from .marker import MarkerConfig, MarkerNet, marker_accuracy, marker_batch, train_marker
+from hamlib.ham import Hamburger
+from hamlib.md import NMF2D, VQ2D, make_solver, random_bases
+from hamlib.measure import markdown_table, peak_tensor_memory
+from hamlib.seg.model import build_model
+from hamlib.seg.train import build_datasets, train
+from hamlib.runtime import load_checkpoint
+from hamlib.analysis import step_jacobian_radius
+from notebooks.course import legend
+from notebooks.course.grad_table import config, read_csv
+from notebooks.course.marker import MarkerConfig, MarkerNet, marker_accuracy, marker_batch, train_marker
 
 log = logging.getLogger(__name__)
 

@@ -6,33 +6,33 @@ import numpy as np
 import pytest
 import torch
 
-from hamlib import train
+from hamlib import runtime
 
 
 def test_full_scale_switch(monkeypatch):
     monkeypatch.setenv("HAMLIB_FULL", "1")
-    assert train.full_scale() is True
+    assert runtime.full_scale() is True
     monkeypatch.setenv("HAMLIB_FULL", "0")
-    assert train.full_scale() is False
+    assert runtime.full_scale() is False
     monkeypatch.delenv("HAMLIB_FULL")
-    assert train.full_scale() == torch.cuda.is_available()
+    assert runtime.full_scale() == torch.cuda.is_available()
     monkeypatch.setenv("HAMLIB_FULL", "yes")
     with pytest.raises(ValueError, match="HAMLIB_FULL"):
-        train.full_scale()
+        runtime.full_scale()
 
 
 def test_pick_device():
-    assert train.pick_device("cpu") == torch.device("cpu")
-    assert train.pick_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert runtime.pick_device("cpu") == torch.device("cpu")
+    assert runtime.pick_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def test_checkpoint_restores_model_and_every_rng(tmp_path):
-    train.seed_everything(1)
+    runtime.seed_everything(1)
     net = torch.nn.Linear(3, 2)
-    path = train.save_checkpoint(tmp_path / "ck" / "last.pt", model=net.state_dict(), step=7)
+    path = runtime.save_checkpoint(tmp_path / "ck" / "last.pt", model=net.state_dict(), step=7)
     expected = (random.random(), np.random.rand(), torch.rand(1).item())
-    train.seed_everything(99)  # disturb everything
-    state = train.load_checkpoint(path)
+    runtime.seed_everything(99)  # disturb everything
+    state = runtime.load_checkpoint(path)
     assert state["step"] == 7
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
     net2 = torch.nn.Linear(3, 2)
@@ -43,18 +43,18 @@ def test_checkpoint_restores_model_and_every_rng(tmp_path):
 
 def test_checkpoint_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
-        train.load_checkpoint(tmp_path / "missing.pt")
+        runtime.load_checkpoint(tmp_path / "missing.pt")
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="not a readable hamlib checkpoint"):
-        train.load_checkpoint(bad)
+        runtime.load_checkpoint(bad)
 
 
 def test_csv_logger_resume_drops_rows_after_the_checkpoint(tmp_path):
-    log = train.CSVLogger(tmp_path / "log.csv", ["step", "loss"])
+    log = runtime.CSVLogger(tmp_path / "log.csv", ["step", "loss"])
     for s in range(1, 6):
         log.log(step=s, loss=1.0 / s)
-    resumed = train.CSVLogger(tmp_path / "log.csv", ["step", "loss"], resume_step=3)
+    resumed = runtime.CSVLogger(tmp_path / "log.csv", ["step", "loss"], resume_step=3)
     assert [r["step"] for r in resumed.read()] == ["1", "2", "3"]
     with pytest.raises(ValueError, match="lacks"):
         resumed.log(step=4)
@@ -62,20 +62,20 @@ def test_csv_logger_resume_drops_rows_after_the_checkpoint(tmp_path):
 
 def test_setup_distributed_single_process(monkeypatch):
     monkeypatch.delenv("WORLD_SIZE", raising=False)
-    rank, world, device = train.setup_distributed(torch.device("cpu"))
+    rank, world, device = runtime.setup_distributed(torch.device("cpu"))
     assert (rank, world, device.type) == (0, 1, "cpu")
-    assert train.is_main_process()
+    assert runtime.is_main_process()
 
 
 def test_parse_override_reads_literals_and_falls_back_to_strings():
-    assert train.parse_override("steps=100") == ("steps", 100)
-    assert train.parse_override("g_channels=(16, 16)") == ("g_channels", (16, 16))
-    assert train.parse_override("model.head.ham={'rank': 4}") == ("model.head.ham", {"rank": 4})
-    assert train.parse_override("stop_after=None") == ("stop_after", None)
-    assert train.parse_override("data_root=/data/voc=1") == ("data_root", "/data/voc=1")
-    assert train.parse_override("block='sa'") == train.parse_override("block=sa") == ("block", "sa")
+    assert runtime.parse_override("steps=100") == ("steps", 100)
+    assert runtime.parse_override("g_channels=(16, 16)") == ("g_channels", (16, 16))
+    assert runtime.parse_override("model.head.ham={'rank': 4}") == ("model.head.ham", {"rank": 4})
+    assert runtime.parse_override("stop_after=None") == ("stop_after", None)
+    assert runtime.parse_override("data_root=/data/voc=1") == ("data_root", "/data/voc=1")
+    assert runtime.parse_override("block='sa'") == runtime.parse_override("block=sa") == ("block", "sa")
     with pytest.raises(ValueError, match="KEY=VALUE"):
-        train.parse_override("steps")
+        runtime.parse_override("steps")
 
 
 def test_override_and_named_config_on_nested_dataclasses():
@@ -92,16 +92,16 @@ def test_override_and_named_config_on_nested_dataclasses():
         steps: int = 10
 
     configs = {"small": Cfg, "long": lambda: Cfg(steps=1000)}
-    cfg = train.named_config(configs, "long", steps=5)
+    cfg = runtime.named_config(configs, "long", steps=5)
     assert cfg.steps == 5 and configs["long"]().steps == 1000          # a fresh config each call
-    train.override(cfg, "inner.width", 3)
-    train.override(cfg, "inner.kw.rank", 4)                             # dicts take any key
+    runtime.override(cfg, "inner.width", 3)
+    runtime.override(cfg, "inner.kw.rank", 4)                             # dicts take any key
     assert (cfg.inner.width, cfg.inner.kw) == (3, {"rank": 4})
     for key in ("depth", "inner.height", "outer.width"):
         with pytest.raises(ValueError, match=f"unknown config key '{key}'"):
-            train.override(cfg, key, 1)
+            runtime.override(cfg, key, 1)
     with pytest.raises(ValueError, match="unknown config 'huge'.*long"):
-        train.named_config(configs, "huge")
+        runtime.named_config(configs, "huge")
 
 
 def test_config_from_args_applies_set_resume_and_compile():
@@ -114,16 +114,16 @@ def test_config_from_args_applies_set_resume_and_compile():
         resume: bool = False
         compile: bool = False
 
-    p = train.config_parser("prog", "doc", ["quick"])
-    cfg = train.config_from_args(Cfg, p.parse_args(["--set", "steps=3", "--set", "out_dir=runs/y", "--compile"]))
+    p = runtime.config_parser("prog", "doc", ["quick"])
+    cfg = runtime.config_from_args(Cfg, p.parse_args(["--set", "steps=3", "--set", "out_dir=runs/y", "--compile"]))
     assert cfg == Cfg(steps=3, out_dir="runs/y", compile=True)
-    assert train.config_from_args(Cfg, p.parse_args(["--resume"])) == Cfg(resume=True)
+    assert runtime.config_from_args(Cfg, p.parse_args(["--resume"])) == Cfg(resume=True)
 
 
 def test_step_clock_counts_wall_clock_of_the_timed_steps_only(monkeypatch):
     ticks = iter([10.0, 12.0, 20.0, 21.0])
-    monkeypatch.setattr(train.time, "perf_counter", lambda: next(ticks))
-    clock = train.StepClock(seconds=100.0)                    # a resumed run's earlier total
+    monkeypatch.setattr(runtime.time, "perf_counter", lambda: next(ticks))
+    clock = runtime.StepClock(seconds=100.0)                    # a resumed run's earlier total
     assert clock.seconds_per_step != clock.seconds_per_step   # NaN before any step
     for _ in range(2):
         with clock.step():
@@ -133,9 +133,9 @@ def test_step_clock_counts_wall_clock_of_the_timed_steps_only(monkeypatch):
 
 def test_progress_bar_is_off_when_asked_or_under_tqdm_disable(monkeypatch):
     monkeypatch.setenv("TQDM_DISABLE", "1")
-    assert train.progress_bar(0, 5).disable
+    assert runtime.progress_bar(0, 5).disable
     monkeypatch.setenv("TQDM_DISABLE", "0")
-    assert train.progress_bar(0, 5, enabled=False).disable
-    bar = train.progress_bar(2, 5)
+    assert runtime.progress_bar(0, 5, enabled=False).disable
+    bar = runtime.progress_bar(2, 5)
     assert not bar.disable and (bar.n, bar.total) == (2, 5)
     bar.close()

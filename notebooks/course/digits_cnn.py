@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..layers import reference_init
+from hamlib.layers import reference_init
 
 
 class DigitsCNN(nn.Module):

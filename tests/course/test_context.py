@@ -5,8 +5,10 @@ import math
 import pytest
 import torch
 
-from hamlib.experiments import efficiency
-from hamlib.viz import context
+from hamlib import analysis
+
+from notebooks.course import efficiency
+from notebooks.course import context
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: threads only add overhead
@@ -39,7 +41,7 @@ def test_similarity_attention_is_softmax_of_feature_dot_products():
 def test_nmf_affinity_is_a_projection():
     torch.manual_seed(0)
     X = torch.rand(8, 30)
-    a = context.nmf_affinity(X, rank=4, steps=5)
+    a = analysis.nmf_affinity(X, rank=4, steps=5)
     P = a["P"]
     assert P.shape == (30, 30) and a["C"].shape == (30, 4) and a["D"].shape == (8, 4)
     assert torch.allclose(P @ P, P, atol=1e-8) and torch.allclose(P, P.T, atol=1e-10)
@@ -52,13 +54,13 @@ def test_nmf_affinity_is_a_projection():
     assert torch.allclose(Xd @ P, D_ls @ C.T, atol=1e-8)
     assert 0 <= a["fit"] < 1
     with pytest.raises(ValueError, match="one matrix"):
-        context.nmf_affinity(X[None])
+        analysis.nmf_affinity(X[None])
 
 
 def test_nmf_affinity_nnls_bases_are_the_best_non_negative_ones():
     torch.manual_seed(1)
     X = torch.rand(10, 40)
-    a = context.nmf_affinity(X, rank=5, steps=4)
+    a = analysis.nmf_affinity(X, rank=5, steps=4)
     C, P, D, Dn, Xd = a["C"], a["P"], a["D"], a["D_nnls"], X.double()
     assert Dn.shape == (10, 5) and Dn.min() >= 0
     # KKT of min ||X - B C^T|| over B >= 0: gradient >= 0, and 0 wherever B > 0

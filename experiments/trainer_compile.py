@@ -25,13 +25,13 @@ import time
 import torch
 import torch.nn.functional as F
 
-from ..measure import interleaved_times
+from hamlib.measure import interleaved_times
 
 
 def seg_step(backend="inductor"):
     """(eager step, compiled step) of HamNet's quick config on one fixed batch."""
-    from ..seg.model import build_model
-    from ..seg.train import build_datasets, get_config, param_groups
+    from hamlib.seg.model import build_model
+    from hamlib.seg.train import build_datasets, get_config, param_groups
 
     cfg = get_config("quick")
     torch.manual_seed(cfg.seed)
@@ -52,9 +52,9 @@ def seg_step(backend="inductor"):
 
 def gan_step(backend="inductor"):
     """(eager step, compiled step) of HamGAN's quick config: one D step and one G step."""
-    from ..gan.data import digits
-    from ..gan.model import d_hinge_loss, ema_update, g_hinge_loss
-    from ..gan.train import build_models, get_config
+    from hamlib.gan.data import digits
+    from hamlib.gan.model import d_hinge_loss, ema_update, g_hinge_loss
+    from hamlib.gan.train import build_models, get_config
 
     cfg = get_config("quick")
     torch.manual_seed(cfg.seed)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from ..seg.train import CONFIGS, build_datasets
+from hamlib.seg.train import CONFIGS, build_datasets
 from . import legend
 
 log = logging.getLogger(__name__)

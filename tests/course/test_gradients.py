@@ -3,8 +3,10 @@
 import pytest
 import torch
 
+from hamlib import analysis
+
 import hamlib
-from hamlib.viz import gradients
+from notebooks.course import gradients
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: threads only add overhead
@@ -25,16 +27,16 @@ def test_one_step_memory_flat_in_K_bptt_grows():
 def test_cross_pixel_jacobian_zero_only_for_one_step(grad, crosses):
     torch.manual_seed(0)
     x = torch.rand(1, 6, 5, 5)
-    J = gradients.pixel_jacobian(hamlib.NMF2D(6, rank=3, steps=3, grad=grad).eval(), x, 2, 3)
+    J = analysis.pixel_jacobian(hamlib.NMF2D(6, rank=3, steps=3, grad=grad).eval(), x, 2, 3)
     assert J.shape == (5, 5) and J[2, 3] > 0
-    assert (gradients.cross_pixel_max(J, 2, 3) > 0) == crosses
+    assert (analysis.cross_pixel_max(J, 2, 3) > 0) == crosses
     if not crosses:
-        assert gradients.cross_pixel_max(J, 2, 3) == 0.0  # exactly, not approximately
+        assert analysis.cross_pixel_max(J, 2, 3) == 0.0  # exactly, not approximately
 
 
 def test_pixel_jacobian_of_a_conv_is_its_footprint():
     conv = torch.nn.Conv2d(2, 3, 3, padding=1)
-    J = gradients.pixel_jacobian(conv, torch.rand(1, 2, 7, 7), 3, 3)
+    J = analysis.pixel_jacobian(conv, torch.rand(1, 2, 7, 7), 3, 3)
     assert ((J > 0) == torch.zeros(7, 7, dtype=torch.bool).index_fill_(0, torch.arange(2, 5), True)
             .logical_and(torch.zeros(7, 7, dtype=torch.bool).index_fill_(1, torch.arange(2, 5), True))).all()
     assert conv.weight.dtype == torch.float32  # the caller's module is left as it was
@@ -43,9 +45,9 @@ def test_pixel_jacobian_of_a_conv_is_its_footprint():
 def test_pixel_jacobian_bad_input():
     m = torch.nn.Identity()
     with pytest.raises(ValueError, match="outside"):
-        gradients.pixel_jacobian(m, torch.rand(1, 2, 4, 4), 4, 0)
+        analysis.pixel_jacobian(m, torch.rand(1, 2, 4, 4), 4, 0)
     with pytest.raises(ValueError, match="one image"):
-        gradients.pixel_jacobian(m, torch.rand(2, 2, 4, 4), 0, 0)
+        analysis.pixel_jacobian(m, torch.rand(2, 2, 4, 4), 0, 0)
 
 
 def test_draw_jacobians_panels():
@@ -59,7 +61,7 @@ def test_step_jacobian_radius_matches_the_eigenvalues(kind):
     """The power-iteration estimate against the eigenvalues of the whole step Jacobian."""
     from hamlib.md import make_solver, random_bases
     X = torch.rand(5, 7, generator=torch.Generator().manual_seed(1), dtype=torch.float64) + 0.1
-    est = gradients.step_jacobian_radius(kind, X, rank=2, steps=3, iters=400, inv_t=5.0)
+    est = analysis.step_jacobian_radius(kind, X, rank=2, steps=3, iters=400, inv_t=5.0)
     # the same state, built by hand; the step as one map on the flattened (D, Ct)
     solver = make_solver(kind, X[None], inv_t=5.0)
     D = random_bases(kind, (1, 5, 2), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
@@ -82,14 +84,14 @@ def test_step_jacobian_radius_explains_the_implicit_modes():
     """On signed features (what CD and VQ see) their step Jacobians are far steeper than NMF's
     on the ReLU of the same features: K Neumann terms explode for them, not for NMF."""
     X = torch.randn(64, 256, generator=torch.Generator().manual_seed(0))
-    nmf = gradients.step_jacobian_radius("nmf", X.relu())
-    assert nmf < 2 and gradients.step_jacobian_radius("cd", X) > 2 * nmf and gradients.step_jacobian_radius("vq", X) > 2 * nmf
+    nmf = analysis.step_jacobian_radius("nmf", X.relu())
+    assert nmf < 2 and analysis.step_jacobian_radius("cd", X) > 2 * nmf and analysis.step_jacobian_radius("vq", X) > 2 * nmf
     with pytest.raises(ValueError, match="one matrix"):
-        gradients.step_jacobian_radius("nmf", X[None])
+        analysis.step_jacobian_radius("nmf", X[None])
 
 
 def test_marker_examples_draw_each_image():
-    from hamlib.experiments.marker import marker_batch
+    from notebooks.course.marker import marker_batch
     fig = gradients.draw_marker_examples(*marker_batch(3, size=6, classes=3, generator=torch.Generator().manual_seed(0)),
                                          n=3)
     assert len(fig.axes) == 3 and fig.axes[0].get_title().startswith("label of every pixel")
@@ -121,10 +123,10 @@ def test_neumann_partial_sums_grow_with_the_radius():
     """The partial sums grow like radius^n: roughly flat-to-linear for NMF (radius about 1),
     geometric for CD (radius several times larger); n = 0 is the gradient g itself."""
     X = torch.randn(32, 96, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    nmf = gradients.neumann_partial_norms("nmf", X.relu(), rank=4, terms=10)
-    cd = gradients.neumann_partial_norms("cd", X, rank=4, terms=10)
+    nmf = analysis.neumann_partial_norms("nmf", X.relu(), rank=4, terms=10)
+    cd = analysis.neumann_partial_norms("cd", X, rank=4, terms=10)
     assert len(nmf) == len(cd) == 11 and all(n > 0 for n in nmf + cd)
-    rho = gradients.step_jacobian_radius("cd", X, rank=4)
+    rho = analysis.step_jacobian_radius("cd", X, rank=4)
     assert rho > 1.5 and cd[-1] / cd[-2] == pytest.approx(rho, rel=0.2)
     assert cd[-1] / cd[0] > 100 * nmf[-1] / nmf[0]
     assert len(gradients.draw_neumann({"nmf": nmf, "cd": cd}).axes[0].lines) == 2
@@ -134,14 +136,14 @@ def test_neumann_partial_sums_converge_below_radius_one():
     """With a contraction (a small inverse temperature makes CD's step flat) the partial sums
     settle: consecutive ones stop moving."""
     X = torch.randn(16, 64, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
-    assert gradients.step_jacobian_radius("cd", X, rank=3, inv_t=0.5) < 1
-    ns = gradients.neumann_partial_norms("cd", X, rank=3, terms=40, inv_t=0.5)
+    assert analysis.step_jacobian_radius("cd", X, rank=3, inv_t=0.5) < 1
+    ns = analysis.neumann_partial_norms("cd", X, rank=3, terms=40, inv_t=0.5)
     assert abs(ns[-1] - ns[-2]) < 1e-6 * ns[-1]
 
 
 def test_nmf_scaling_symmetry():
     X = torch.rand(12, 40, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-    early, late = gradients.nmf_scaling_check(X, rank=3, steps=3), gradients.nmf_scaling_check(X, rank=3, steps=3000)
+    early, late = analysis.nmf_scaling_check(X, rank=3, steps=3), analysis.nmf_scaling_check(X, rank=3, steps=3000)
     for c in (early, late):
         assert c["equivariance"] < 1e-5 and c["product_change"] < 1e-12 and c["output_change"] < 1e-5
         assert c["factor_change"] > 0.1                                    # the factors do move

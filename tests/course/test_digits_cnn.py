@@ -2,7 +2,7 @@
 
 import torch
 
-from hamlib.experiments import digits_cnn
+from notebooks.course import digits_cnn
 
 
 def test_digits_cnn_features_and_short_training():
