@@ -1,4 +1,4 @@
-"""Every head on the colour-by-legend task with the same budget (notebooks 05 and 06, the grad table).
+"""Every head on the colour-by-legend task with the same budget (notebook 06, the grids, the checkpoints).
 
 - `HEAD_SPECS`: named context blocks (no context, pooling, self-attention, Hamburgers with
   each solver, one-step or BPTT) as overrides of a config's head; `head_spec` also reads
@@ -12,7 +12,7 @@
   and the paper's ablation claims checked on these rows.
 - `sees_legend`: does autograd connect a gray-shape pixel to the legend at all?
 
-The pictures of these runs are in `hamlib.viz.segmentation`.
+The pictures of these runs are in `segmentation`.
 """
 
 from __future__ import annotations
@@ -59,6 +59,15 @@ def _value(v: str):
     return v
 
 
+def _canonical_grad(mode: str):
+    """A written gradient mode as the library's value: "2" -> 2, "bptt" -> "bptt"; ValueError
+    otherwise. (The library's `hamlib.grad.canonical_grad`, once it exists, replaces this.)"""
+    grad = int(mode) if mode.isdigit() else mode
+    if not (isinstance(grad, int) or grad in GRAD_MODES):
+        raise ValueError(f"grad must be one of {GRAD_MODES} or a step count, got {mode!r}")
+    return grad
+
+
 def head_spec(name: str) -> dict:
     """HEAD_SPECS[name], or a Hamburger head named "<solver> [<grad>] [key=value ...]": solver
     nmf/cd/vq; grad a mode, a number of steps or "default" (the solver's own; also when left
@@ -67,13 +76,15 @@ def head_spec(name: str) -> dict:
     if name in HEAD_SPECS:
         return HEAD_SPECS[name]
     solver, *rest = name.split() or [""]
-    grad = None
+    grad, bad = None, False
     if rest and "=" not in rest[0]:
         mode = rest.pop(0)
-        grad = int(mode) if mode.isdigit() else (None if mode == "default" else mode)
+        try:
+            grad = None if mode == "default" else _canonical_grad(mode)
+        except ValueError:
+            bad = True
     opts = dict(r.split("=", 1) for r in rest if "=" in r)
-    if (solver not in SOLVERS or not (grad is None or grad in GRAD_MODES or isinstance(grad, int))
-            or len(opts) != len(rest)):
+    if solver not in SOLVERS or bad or len(opts) != len(rest):
         raise ValueError(f"head must be one of {tuple(HEAD_SPECS)} or '<solver> [<grad>] [key=value ...]' with "
                          f"solver in {tuple(SOLVERS)} and grad in {GRAD_MODES}, a step count or 'default', "
                          f"got {name!r}")

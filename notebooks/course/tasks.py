@@ -35,7 +35,7 @@ def legend_config(task: str, steps: int, base: str = "quick"):
     wider, 20000 images) with `steps` training steps (the poly schedule spans them); no
     evaluation or checkpoints during training."""
     if task not in ("legend1", "legend2"):
-        raise ValueError(f"task must be 'legend1' or 'legend2', got {task!r}")
+        raise ValueError(f"task must be one of ('legend1', 'legend2'), got {task!r}")
     if base not in LEGEND_BASES:
         raise ValueError(f"base must be one of {LEGEND_BASES}, got {base!r}")
     cfg = dataclasses.replace(CONFIGS[base](), steps=steps, log_every=max(steps // 10, 1), ckpt_every=0,
