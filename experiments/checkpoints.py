@@ -36,7 +36,7 @@ from notebooks.course.tasks import TASKS, task as get_task
 
 PROG = "python -m experiments.checkpoints"
 FP16_TOLERANCE = 0.002                   # largest validation-mIoU change float16 storage may cause
-GAN_NAMES = {"ham": "Hamburger, one-step (the paper's)", "ham-bptt": "Hamburger, BPTT",
+GAN_NAMES = {"ham": "Hamburger, one-step (the paper's)", "ham-bptt": "Hamburger, BPTT (NMF's library default)",
              "attention": "self-attention"}
 
 
@@ -132,7 +132,8 @@ def gan_table(root=None) -> str:
     recs = gc.gan_files(root)
     seeds = sorted({r["seed"] for r in recs.values()})
     lines = []
-    for model in dict.fromkeys(r["model"] for r in recs.values()):
+    models = set(r["model"] for r in recs.values())
+    for model in [m for m in GAN_NAMES if m in models] + sorted(models - set(GAN_NAMES)):
         fid = {r["seed"]: r["fid"] for r in recs.values() if r["model"] == model}
         xs = list(fid.values())
         std = statistics.stdev(xs) if len(xs) > 1 else 0.0
