@@ -228,7 +228,8 @@ def test_field_rules_name_the_field_its_value_and_what_is_allowed():
     runtime.check_fields(Cfg(), rules)
     for field, bad, allowed in [("steps", 2.5, "an integer >= 0"), ("steps", True, "an integer >= 0"),
                                 ("lr", "abc", "a number > 0"), ("lr", float("nan"), "a number > 0"),
-                                ("scales", 0.5, "a tuple of 1 or more items"), ("stop_after", -1, "an integer >= 0 or None")]:
+                                ("scales", 0.5, "a tuple of 1 or more items"),
+                                ("stop_after", -1, "an integer >= 0 or None")]:
         with pytest.raises(ValueError, match=rf"Cfg\.{field}={bad!r} is not allowed: {field} must be {allowed}"):
             runtime.check_fields(Cfg(**{field: bad}), rules)
 
