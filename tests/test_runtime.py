@@ -142,7 +142,7 @@ def test_progress_bar_is_off_when_asked_or_under_tqdm_disable(monkeypatch):
     bar.close()
 
 
-class _Payload:
+class Payload:
     """Unpickling this calls os.mkdir(marker): what a crafted checkpoint could do."""
 
     def __init__(self, marker):
@@ -155,7 +155,7 @@ class _Payload:
 def test_a_checkpoint_that_would_run_code_is_refused_and_nothing_runs(tmp_path):
     marker = tmp_path / "ran"
     evil = tmp_path / "last.pt"
-    torch.save({"model": _Payload(marker), "step": 3}, evil)
+    torch.save({"model": Payload(marker), "step": 3}, evil)
     torch.load(evil, weights_only=False)                       # the payload works when unpickled freely ...
     assert marker.is_dir()
     marker.rmdir()

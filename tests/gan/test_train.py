@@ -13,6 +13,8 @@ from hamlib.gan.data import digits
 from hamlib.gan.metrics import DigitsClassifier, extract, feature_stats
 from hamlib.gan.train import GANConfig, get_config, main, train
 from hamlib.runtime import load_checkpoint
+from tests.seg.test_train import kill_at_random_moments
+from tests.test_runtime import Payload
 
 TINY = dict(resolution=8, z_dim=8, g_channels=(16, 16), d_channels=(16,), g_block_res=8, d_block_res=4,
             g_ham_rank=4, d_ham_rank=4, ham_steps=3, batch_size=8, steps=6, ema_decay=0.5, ckpt_every=0,
@@ -142,16 +144,8 @@ def test_labels_beyond_num_classes_stop_the_first_batch():
         train(get_config("quick", out_dir=None, **{**TINY, "num_classes": 5}), dataset=TensorDataset(x, y))
 
 
-class _Payload:
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return os.mkdir, (self.marker,)
-
-
 def test_resume_refuses_a_checkpoint_that_would_run_code(tmp_path):
-    torch.save({"G": _Payload(tmp_path / "ran")}, tmp_path / "last.pt")
+    torch.save({"G": Payload(tmp_path / "ran")}, tmp_path / "last.pt")
     with pytest.raises(ValueError, match=r"last\.pt is refused: it asks to call posix\.mkdir"):
         train(get_config("quick", out_dir=str(tmp_path), resume=True, **TINY), dataset=digits(8))
     assert not (tmp_path / "ran").exists()
@@ -178,7 +172,6 @@ def _killable(cfg):
 def test_sigkill_at_random_moments_loses_no_log_row(tmp_path, one_thread, seed):
     """A run killed (SIGKILL) at random moments, resumed each time, ends with the uninterrupted
     run's weights and a log holding every step's row once; no temporary is left."""
-    from tests.seg.test_train import kill_at_random_moments
     cfg = get_config("quick", **{**TINY, "steps": 24, "ckpt_every": 3, "log_every": 1})
     straight = train(dataclasses.replace(cfg, out_dir=str(tmp_path / "a")), dataset=digits(8))
     kill_at_random_moments(_killable, dataclasses.replace(cfg, out_dir=str(tmp_path / "b"), resume=True), seed)

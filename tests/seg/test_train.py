@@ -17,6 +17,7 @@ from hamlib.seg.synthetic import LegendDataset
 from hamlib.seg.train import (CONFIGS, SeededStepBatches, TrainConfig, build_datasets, get_config, main,
                               param_groups, poly_lr, quick, recipe_configs, train)
 from hamlib.runtime import config_parser, load_checkpoint, override
+from tests.test_runtime import Payload
 
 
 def tiny(tmp_path, **kw):
@@ -263,17 +264,9 @@ def test_pretrained_weights_that_match_nothing_are_an_error(tmp_path):
 # Untrusted files, resume = the same run, runs that end right
 # ---------------------------------------------------------------------------
 
-class _Payload:
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return os.mkdir, (self.marker,)
-
-
 def test_resume_and_init_from_refuse_a_checkpoint_that_would_run_code(tmp_path):
     marker = tmp_path / "ran"
-    torch.save({"model": _Payload(marker), "step": 1}, tmp_path / "last.pt")
+    torch.save({"model": Payload(marker), "step": 1}, tmp_path / "last.pt")
     with pytest.raises(ValueError, match=r"last\.pt is refused: it asks to call posix\.mkdir"):
         train(tiny(tmp_path, device="cpu", resume=True))
     with pytest.raises(ValueError, match=r"last\.pt is refused"):
