@@ -23,7 +23,8 @@ import copy
 import numpy as np
 import torch
 
-from .md import make_solver, nmf, random_bases
+from .md import nmf, random_bases
+from .solvers import make_solver
 
 
 def pixel_jacobian(module, x, row, col):

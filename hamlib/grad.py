@@ -2,7 +2,7 @@
 
 The forward pass of `hamlib.NMF2D` / `VQ2D` / `CD2D` is the same in every mode; `grad_plan`
 turns the mode (`grad=`) and K into a `GradPlan` that the modules' one straight loop runs
-(`hamlib.md._MD2D._solve`), and `_implicit_step` is the one mode that needs its own backward.
+(`hamlib.md.MatrixDecomposition2D._solve`), and `_implicit_step` is the one mode that needs its own backward.
 Nothing here knows a particular solver: a solver is anything with `step(D, Ct)` and `coef(D, Ct)`.
 """
 
@@ -73,7 +73,7 @@ GRAD_MODES = ("one-step", "one-step-bases", "implicit", "bptt")
 
 @dataclass(frozen=True)
 class GradPlan:
-    """How `hamlib.md._MD2D._solve` runs K steps and the final coefficient step (always differentiated):
+    """How `hamlib.md.MatrixDecomposition2D._solve` runs K steps and the final coefficient step (always differentiated):
 
       without gradient: the initial coefficients (unless `differentiate_init`), `free`
         steps in place, and with `split_last` the last step's coefficient update;
