@@ -8,6 +8,7 @@ Nothing here knows a particular solver: a solver is anything with `step(D, Ct)` 
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import torch
@@ -69,6 +70,19 @@ def _implicit_step(solver, D, Ct, terms):
 # ----------------------------------------------------------------------------
 
 GRAD_MODES = ("one-step", "one-step-bases", "implicit", "bptt")
+
+
+def canonical_grad(mode):
+    """The library's value of a written gradient mode: a name of GRAD_MODES as is, a number of
+    steps k >= 0 (an int, or its digits as a string: "2" -> 2) as an int. ValueError otherwise."""
+    if isinstance(mode, str) and mode.isdigit():
+        return int(mode)
+    if isinstance(mode, numbers.Integral) and not isinstance(mode, bool) and mode >= 0:
+        return int(mode)
+    if isinstance(mode, str) and mode in GRAD_MODES:
+        return mode
+    raise ValueError(f"grad must be one of {GRAD_MODES} or a number of steps to differentiate "
+                     f"(an int >= 0, or its digits), got {mode!r}")
 
 
 @dataclass(frozen=True)

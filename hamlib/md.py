@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .grad import GRAD_MODES, _implicit_step, grad_plan
+from .grad import GRAD_MODES, _implicit_step, canonical_grad, grad_plan  # noqa: F401  GRAD_MODES re-exported
 from .solvers import _soft_assign, make_solver
 
 # ----------------------------------------------------------------------------
@@ -127,13 +127,6 @@ def _check_int(name, value, low):
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
-def _checked_grad(grad):
-    if grad not in GRAD_MODES and (isinstance(grad, bool) or not isinstance(grad, numbers.Integral) or grad < 0):
-        raise ValueError(f"grad must be one of {GRAD_MODES} or a number of steps to differentiate "
-                         f"(an int >= 0), got {grad!r}")
-    return grad
-
-
 def _unscale(kind, D, Ct, s):
     # the factors of X from those of X / s: NMF's and CD's C scale with X, their D does not
     # (NMF's cancels in its update, CD's is normalised); VQ's D = X C does, its C (a softmax
@@ -195,7 +188,7 @@ class MatrixDecomposition2D(nn.Module):
 
     def set_grad(self, mode):
         """Switch the gradient mode (see `NMF2D`'s grad); ValueError for an unknown one. Returns self."""
-        self.grad = _checked_grad(mode)
+        self.grad = canonical_grad(mode)
         return self
 
     def extra_repr(self):

@@ -296,6 +296,18 @@ def test_set_grad_checks_the_mode_and_changes_only_the_backward(cls):
         m.set_grad("sometimes")
     assert m.grad == "bptt"                             # a refused mode leaves the module as it was
 
+
+def test_canonical_grad_turns_written_modes_into_the_librarys_values():
+    from hamlib.grad import GRAD_MODES, canonical_grad
+    assert canonical_grad("2") == 2 and isinstance(canonical_grad("2"), int)
+    assert canonical_grad(2) == 2 and canonical_grad(np.int64(3)) == 3 and canonical_grad("0") == 0
+    for mode in GRAD_MODES:
+        assert canonical_grad(mode) == mode
+    for bad in ("sometimes", "-1", -1, True, 2.0, None, "BPTT", ""):
+        with pytest.raises(ValueError, match="grad must be one of"):
+            canonical_grad(bad)
+    assert hamlib.NMF2D(8, grad="3").grad == 3           # the modules read written modes the same way
+
 def test_nmf_rejects_negative_input():
     x = torch.rand(1, 8, 4, 4) - 0.5
     with pytest.raises(ValueError, match="non-negative"):
