@@ -23,7 +23,7 @@ import copy
 import numpy as np
 import torch
 
-from .md import nmf, random_bases
+from .md import MatrixDecomposition2D, nmf, random_bases
 from .solvers import make_solver
 
 
@@ -203,8 +203,8 @@ def context_influence(model, image, row, col):
         return None
     block = copy.deepcopy(block).eval()
     for m in block.modules():
-        if hasattr(m, "grad") and hasattr(m, "eval_steps"):
-            m.grad = "bptt"
+        if isinstance(m, MatrixDecomposition2D):
+            m.set_grad("bptt")
     with torch.no_grad():
         x = model.head.squeeze(model.backbone(image[None])[-1])          # (1, C, h, w)
     h, w = x.shape[-2:]
