@@ -1,7 +1,7 @@
 """What a block does to its input, measured: Jacobians, spectral radii, Neumann sums, affinities.
 
-The notebooks (05, 06, 08) and the tests use these to check claims about the gradient modes
-and about what a context block reads; nothing here draws.
+Notebooks and tests use these to check claims about the gradient modes and about what a
+context block reads; nothing here draws.
 
 - `pixel_jacobian(module, x, row, col)`: ||d y_i / d x_j||_F for one query pixel i and every
   pixel j: which pixels the backward pass lets influence pixel i; `cross_pixel_max` its
@@ -196,7 +196,7 @@ def context_influence(model, image, row, col):
 
     The block runs as in evaluation, but its solvers are switched to BPTT for the measurement:
     the forward pass is the same in every gradient mode, and only BPTT's Jacobian is the forward
-    pass's true one (the one-step Jacobian has no cross-pixel entries by construction; notebook 05).
+    pass's true one (the one-step Jacobian has no cross-pixel entries by construction).
     """
     block = model.head.context
     if isinstance(block, torch.nn.Identity):
