@@ -1,4 +1,4 @@
-"""hamlib.experiments.cheatsheet: notebook 08's tables, on the library's plans and a fake manifest."""
+"""course.cheatsheet: notebook 08's tables, on the library's plans and a fake manifest."""
 
 import pytest
 
