@@ -5,9 +5,10 @@
 - `MarkerNet`: two 3x3 convs (receptive field 5 x 5), a context block (none, attention, or a
   v2 NMF Hamburger with a given gradient mode), a 1x1 classifier.
 - `train_marker(MarkerConfig(...))`: Adam on fresh batches, test pixel accuracy over
-  training; seconds on a CPU. `marker_accuracy` scores a model on a fixed test set.
+  training (small enough to train several models per notebook run on a CPU).
+  `marker_accuracy` scores a model on a fixed test set.
 
-The pictures are `hamlib.viz.gradients.draw_marker_examples` and `draw_training`.
+The pictures are `gradients.draw_marker_examples` and `gradients.draw_training`.
 """
 
 from __future__ import annotations
