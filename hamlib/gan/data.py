@@ -103,7 +103,8 @@ class CIFAR10(Dataset):
             raise FileNotFoundError(f"CIFAR-10 folder {root} does not exist")
         names = [f"data_batch_{i}" for i in range(1, 6)] if train else ["test_batch"]
         batches = [read_cifar_batch(root / name) for name in names]
-        self.x = torch.from_numpy(np.concatenate([d for d, _ in batches]).reshape(-1, 3, 32, 32))  # (N, 3, 32, 32) uint8
+        data = np.concatenate([d for d, _ in batches])                  # (N, 3072) uint8, channel-major rows
+        self.x = torch.from_numpy(data.reshape(-1, 3, 32, 32))           # (N, 3, 32, 32)
         self.y = torch.from_numpy(np.concatenate([y for _, y in batches]))
 
     def __len__(self):

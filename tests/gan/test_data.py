@@ -1,12 +1,15 @@
 """Data: digits, CIFAR-10 pickles, image folders, and the resumable batch order."""
 
+import io
 import pickle
+import pickletools
+import struct
 
 import numpy as np
 import pytest
 import torch
 
-from hamlib.gan.data import CIFAR10, ImageFolder, dataset_from_config, digits
+from hamlib.gan.data import CIFAR10, ImageFolder, dataset_from_config, digits, read_cifar_batch
 from hamlib.runtime import StepBatches
 
 
@@ -101,6 +104,34 @@ def test_cifar10_well_formed_batches_load_with_every_protocol(tmp_path, protocol
     assert len(ds) == 15 and ds.y.tolist() == [0, 9, 4] * 5 and ds.x.dtype == torch.uint8
 
 
+class _Py2Pickler(pickle._Pickler):
+    """Writes str and bytes as Python 2's str (BINSTRING opcodes), as the cPickle that wrote CIFAR-10 did."""
+
+    dispatch = pickle._Pickler.dispatch.copy()
+
+    def save_py2_str(self, obj):
+        raw = obj.encode("latin1") if isinstance(obj, str) else obj
+        n = len(raw)
+        self.write((pickle.SHORT_BINSTRING + bytes([n]) if n < 256 else pickle.BINSTRING + struct.pack("<i", n)) + raw)
+        self.memoize(obj)
+
+    dispatch[str] = dispatch[bytes] = save_py2_str
+
+
+def test_cifar10_batch_as_python2_wrote_it_loads(tmp_path):
+    # CIFAR's files: protocol 2, Python 2 strings, and numpy 1's module name for the array rebuilder
+    data = np.arange(2 * 3072, dtype=np.uint8).reshape(2, 3072) % 251
+    buf = io.BytesIO()
+    _Py2Pickler(buf, protocol=2).dump({b"batch_label": b"training batch 1 of 5", b"labels": [3, 7],
+                                       b"data": data, b"filenames": [b"a.png", b"b.png"]})
+    raw = buf.getvalue().replace(b"cnumpy._core.multiarray\n", b"cnumpy.core.multiarray\n")
+    globals_named = [arg for op, arg, _ in pickletools.genops(raw) if op.name == "GLOBAL"]
+    assert globals_named == ["numpy.core.multiarray _reconstruct", "numpy ndarray", "numpy dtype"]
+    (tmp_path / "batch").write_bytes(raw)
+    x, y = read_cifar_batch(tmp_path / "batch")
+    assert x.dtype == np.uint8 and np.array_equal(x, data) and y.tolist() == [3, 7]
+
+
 def test_cifar10_crafted_pickle_is_refused_and_runs_nothing(tmp_path):
     _write_cifar(tmp_path)
     marker = tmp_path / "pwned"
@@ -193,7 +224,8 @@ def test_image_folder_truncated_image_names_its_path(tmp_path):
     from PIL import Image
 
     (tmp_path / "c").mkdir()
-    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(tmp_path / "c" / "t.png")
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(tmp_path / "c" / "t.png")
     data = (tmp_path / "c" / "t.png").read_bytes()
     (tmp_path / "c" / "t.png").write_bytes(data[:len(data) // 2])
     with pytest.raises(OSError, match=r"cannot read image .*c/t\.png: image file is truncated"):
