@@ -57,14 +57,14 @@ def _cifar_globals() -> dict:
 class CifarUnpickler(pickle.Unpickler):
     """Unpickles data only: any global outside `_cifar_globals()` is refused before it is looked up."""
 
-    def __init__(self, f, path: Path):
+    def __init__(self, f):
         super().__init__(f, encoding="bytes")
-        self.path, self.allowed = path, _cifar_globals()
+        self.allowed = _cifar_globals()
 
     def find_class(self, module, name):
         if (module, name) not in self.allowed:
             raise pickle.UnpicklingError(
-                f"{self.path}: refusing global {module}.{name}; a CIFAR-10 batch holds only numpy arrays, "
+                f"refusing global {module}.{name}; a CIFAR-10 batch holds only numpy arrays, "
                 "lists, bytes and numbers (is this file really a CIFAR-10 python batch?)")
         return self.allowed[(module, name)]
 
@@ -73,8 +73,13 @@ def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """One CIFAR-10 python batch -> (data (N, 3072) uint8, labels (N,) int64 in 0..9); clear errors otherwise."""
     if not path.is_file():
         raise FileNotFoundError(f"CIFAR-10 file {path} not found (expected the 'python version' batches)")
-    with open(path, "rb") as f:
-        batch = CifarUnpickler(f, path).load()
+    try:
+        with open(path, "rb") as f:
+            batch = CifarUnpickler(f).load()
+    except EOFError as e:
+        raise pickle.UnpicklingError(f"{path}: the pickle ends early (truncated download?)") from e
+    except pickle.UnpicklingError as e:                      # a refused global, or not a pickle at all
+        raise pickle.UnpicklingError(f"{path}: {e}") from e
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
         keys = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
         raise ValueError(f"{path}: expected a dict with b'data' and b'labels', got {keys}")

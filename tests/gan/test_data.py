@@ -145,6 +145,20 @@ def test_cifar10_crafted_pickle_is_refused_and_runs_nothing(tmp_path):
     assert not marker.exists()
 
 
+def test_cifar10_truncated_or_foreign_file_names_it(tmp_path):
+    _write_cifar(tmp_path)
+    whole = (tmp_path / "data_batch_4").read_bytes()
+    (tmp_path / "data_batch_4").write_bytes(whole[:len(whole) // 2])
+    with pytest.raises(pickle.UnpicklingError, match=r"data_batch_4: pickle data was truncated"):
+        CIFAR10(tmp_path)
+    (tmp_path / "data_batch_4").write_bytes(b"")
+    with pytest.raises(pickle.UnpicklingError, match=r"data_batch_4: the pickle ends early"):
+        CIFAR10(tmp_path)
+    (tmp_path / "data_batch_4").write_bytes(b"<html>Not found</html>")
+    with pytest.raises(pickle.UnpicklingError, match=r"data_batch_4: invalid load key"):
+        CIFAR10(tmp_path)
+
+
 def test_cifar10_os_system_global_is_refused(tmp_path):
     _write_cifar(tmp_path)
     marker = tmp_path / "pwned"
