@@ -20,8 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from hamlib.attention import SelfAttention2d
-from hamlib.ham import Hamburger
+from hamlib.context import context_block
 from hamlib.runtime import pick_device
 
 
@@ -64,13 +63,10 @@ class MarkerNet(nn.Module):
         self.local = nn.Sequential(
             nn.Conv2d(1 + classes, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
             nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU())
-        if context == "none":
-            self.context = nn.Identity()
-        elif context == "attention":
-            self.context = SelfAttention2d(width)
-        else:
-            self.context = Hamburger(width, ham=ham, version="v2", rank=rank, steps=steps, grad=context,
-                                     inv_t=inv_t)
+        # "attention" here is the plain form (x + gamma attn, no norm): the marker net has no norms
+        kind = {"none": "none", "attention": "attention-plain"}.get(context, "ham")
+        ham_kw = dict(ham=ham, version="v2", rank=rank, steps=steps, grad=context, inv_t=inv_t) if kind == "ham" else {}
+        self.context = context_block(kind, width, **ham_kw)
         self.classify = nn.Conv2d(width, classes, 1)
 
     def forward(self, x):

@@ -19,7 +19,7 @@ import torch
 from matplotlib.figure import Figure
 
 from hamlib import md
-from hamlib.md import nmf_init_coef
+from hamlib.solvers import nmf_init_coef
 
 SOLVER_FUNCTIONS = {"nmf": md.nmf, "vq": md.vq, "cd": md.cd}
 
