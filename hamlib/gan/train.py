@@ -2,7 +2,7 @@
 
     python -m hamlib.gan.train --config quick --set out_dir=runs/ham          # CPU, offline digits
     python -m hamlib.gan.train --config quick --set out_dir=runs/ham --resume # continue from runs/ham/last.pt
-    python -m hamlib.gan.train --config quick --set block=sa --set steps=2000 --set out_dir=runs/sa
+    python -m hamlib.gan.train --config quick --set block=attention --set steps=2000 --set out_dir=runs/attn
     python -m hamlib.gan.train --config cifar10 --set data_root=/data/cifar-10-batches-py --compile
     torchrun --nproc_per_node 8 -m hamlib.gan.train --config imagenet128_baby --set data_root=/data/imagenet/train
 
@@ -27,7 +27,8 @@ import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 
-from ..grad import GRAD_MODES
+from ..context import CONTEXTS
+from ..grad import canonical_grad
 from ..md import SOLVERS
 from ..runtime import (CSVLogger, StepBatches, StepClock, check_fields, check_resume, cleanup_distributed,
                        config_from_args, config_parser, device_name, field_names, flag, integer, is_main_process,
@@ -35,7 +36,7 @@ from ..runtime import (CSVLogger, StepBatches, StepClock, check_fields, check_re
                        seed_everything, sequence, setup_distributed, temporary, text)
 from .data import dataset_from_config
 from .metrics import fid_and_is
-from .model import BLOCKS, Discriminator, Generator, d_hinge_loss, ema_update, g_hinge_loss
+from .model import Discriminator, Generator, d_hinge_loss, ema_update, g_hinge_loss
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class GANConfig:
     z_dim: int = 64
     g_channels: tuple = (32, 32, 16)    # at 4 x 4, then after each up-sampling block
     d_channels: tuple = (16, 32)         # after each down-sampling block
-    block: str = "ham"                  # "ham", "sa" or "none"
+    block: str = "ham"                  # one of hamlib.context.CONTEXTS: "ham", "attention", "none", ...
     g_block_res: int = 8                # where the context block sits in G ...
     d_block_res: int = 8                # ... and in D
     ham: str = "nmf"
@@ -92,15 +93,13 @@ class GANConfig:
 
     def validate(self) -> "GANConfig":
         """Check every field (ValueError naming the field, its value and what is allowed); returns self."""
-        grad = ((lambda v: v in GRAD_MODES or (isinstance(v, int) and not isinstance(v, bool) and v >= 0)),
-                f"one of {GRAD_MODES} or an integer >= 0 (steps differentiated)")
         check_fields(self, {
             "data": one_of(("digits", "cifar10", "folder")), "data_root": text(optional=True),
             "resolution": integer(4), "img_channels": integer(1), "num_classes": integer(1), "z_dim": integer(1),
-            "g_channels": sequence(integer(1)), "d_channels": sequence(integer(1)), "block": one_of(BLOCKS),
+            "g_channels": sequence(integer(1)), "d_channels": sequence(integer(1)), "block": one_of(CONTEXTS),
             "g_block_res": integer(1), "d_block_res": integer(1), "ham": one_of(tuple(SOLVERS)),
             "g_ham_d": integer(1, optional=True), "g_ham_rank": integer(1), "d_ham_d": integer(1, optional=True),
-            "d_ham_rank": integer(1), "ham_steps": integer(0), "ham_grad": grad,
+            "d_ham_rank": integer(1), "ham_steps": integer(0), "ham_grad": gradient_mode(),
             "batch_size": integer(1), "steps": integer(0), "lr_g": number(0, lo_open=True),
             "lr_d": number(0, lo_open=True), "beta1": number(0, 1, hi_open=True), "beta2": number(0, 1, hi_open=True),
             "ema_decay": number(0, 1), "ema_start": integer(0), "amp": flag(), "seed": integer(0, 2 ** 32 - 1),
@@ -113,6 +112,16 @@ class GANConfig:
             if name not in names:
                 raise ValueError(f"GANConfig.allow_change names {name!r}, which is no field of GANConfig")
         return self
+
+
+def gradient_mode():
+    """A rule: what `hamlib.grad.canonical_grad` accepts."""
+    def ok(v):
+        try:
+            return canonical_grad(v) is not None
+        except ValueError:
+            return False
+    return ok, "a gradient mode of hamlib.grad.GRAD_MODES or a number of steps (an int >= 0)"
 
 
 # ---------------------------------------------------------------------------
@@ -173,7 +182,7 @@ CONFIGS = {"quick": quick, "digits32": digits32, "digits32_cpu": digits32_cpu, "
 
 
 def get_config(name: str = "quick", **overrides) -> GANConfig:
-    """A named config with field overrides, e.g. get_config("quick", block="sa", steps=200)."""
+    """A named config with field overrides, e.g. get_config("quick", block="attention", steps=200)."""
     return named_config(CONFIGS, name, **overrides)
 
 

@@ -34,6 +34,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from ..context import CONTEXTS
 from ..runtime import (CSVLogger, StepBatches, StepClock, check_fields, check_resume, cleanup_distributed,
                        config_from_args, config_parser, device_name, field_names, flag, integer,
                        is_main_process, load_checkpoint, named_config, number, one_of, parse_override, pick_device,
@@ -113,6 +114,7 @@ class TrainConfig:
                          "backbone_kw": (lambda v: isinstance(v, dict), "a dict of keyword arguments"),
                          "head": (lambda v: isinstance(v, HeadConfig), "a hamlib.seg.heads.HeadConfig"),
                          "num_classes": integer(1), "pretrained": text(optional=True)})
+        check_fields(m.head, {"context": one_of(CONTEXTS)})
         if self.dataset == "legend" and m.num_classes != self.legend.num_classes:
             raise ValueError(f"model.num_classes={m.num_classes}, but the legend task has {self.legend.num_classes} "
                              f"classes (labels 0..{self.legend.num_classes - 1}; n_colours + 1)")
