@@ -1,7 +1,7 @@
 """What a block does to its input, measured: Jacobians, spectral radii, Neumann sums, affinities.
 
-The notebooks (05, 06, 08) and the tests use these to check claims about the gradient modes
-and about what a context block reads; nothing here draws.
+Notebooks and tests use these to check claims about the gradient modes and about what a
+context block reads; nothing here draws.
 
 - `pixel_jacobian(module, x, row, col)`: ||d y_i / d x_j||_F for one query pixel i and every
   pixel j: which pixels the backward pass lets influence pixel i; `cross_pixel_max` its
@@ -23,7 +23,8 @@ import copy
 import numpy as np
 import torch
 
-from .md import make_solver, nmf, random_bases
+from .md import MatrixDecomposition2D, nmf, random_bases
+from .solvers import make_solver
 
 
 def pixel_jacobian(module, x, row, col):
@@ -195,15 +196,15 @@ def context_influence(model, image, row, col):
 
     The block runs as in evaluation, but its solvers are switched to BPTT for the measurement:
     the forward pass is the same in every gradient mode, and only BPTT's Jacobian is the forward
-    pass's true one (the one-step Jacobian has no cross-pixel entries by construction; notebook 05).
+    pass's true one (the one-step Jacobian has no cross-pixel entries by construction).
     """
     block = model.head.context
     if isinstance(block, torch.nn.Identity):
         return None
     block = copy.deepcopy(block).eval()
     for m in block.modules():
-        if hasattr(m, "grad") and hasattr(m, "eval_steps"):
-            m.grad = "bptt"
+        if isinstance(m, MatrixDecomposition2D):
+            m.set_grad("bptt")
     with torch.no_grad():
         x = model.head.squeeze(model.backbone(image[None])[-1])          # (1, C, h, w)
     h, w = x.shape[-2:]

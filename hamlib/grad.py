@@ -2,12 +2,13 @@
 
 The forward pass of `hamlib.NMF2D` / `VQ2D` / `CD2D` is the same in every mode; `grad_plan`
 turns the mode (`grad=`) and K into a `GradPlan` that the modules' one straight loop runs
-(`hamlib.md._MD2D._solve`), and `_implicit_step` is the one mode that needs its own backward.
+(`hamlib.md.MatrixDecomposition2D._solve`), and `_implicit_step` is the one mode that needs its own backward.
 Nothing here knows a particular solver: a solver is anything with `step(D, Ct)` and `coef(D, Ct)`.
 """
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import torch
@@ -71,9 +72,22 @@ def _implicit_step(solver, D, Ct, terms):
 GRAD_MODES = ("one-step", "one-step-bases", "implicit", "bptt")
 
 
+def canonical_grad(mode):
+    """The library's value of a written gradient mode: a name of GRAD_MODES as is, a number of
+    steps k >= 0 (an int, or its digits as a string: "2" -> 2) as an int. ValueError otherwise."""
+    if isinstance(mode, str) and mode.isdigit():
+        return int(mode)
+    if isinstance(mode, numbers.Integral) and not isinstance(mode, bool) and mode >= 0:
+        return int(mode)
+    if isinstance(mode, str) and mode in GRAD_MODES:
+        return mode
+    raise ValueError(f"grad must be one of {GRAD_MODES} or a number of steps to differentiate "
+                     f"(an int >= 0, or its digits), got {mode!r}")
+
+
 @dataclass(frozen=True)
 class GradPlan:
-    """How `hamlib.md._MD2D._solve` runs K steps and the final coefficient step (always differentiated):
+    """How `hamlib.md.MatrixDecomposition2D._solve` runs K steps and the final coefficient step (always differentiated):
 
       without gradient: the initial coefficients (unless `differentiate_init`), `free`
         steps in place, and with `split_last` the last step's coefficient update;

@@ -47,7 +47,7 @@ class Hamburger(nn.Module):
         rank: r. steps / eval_steps: K.
       groups: S, the ham's heads (d / S channels each). grad, inv_t, beta, eval_seed,
         validate: passed to the solver module (see `hamlib.NMF2D`); grad=None is the
-        solver's measured default ("bptt" for NMF, "one-step-bases" for CD, 2 for VQ),
+        solver's default ("bptt" for NMF, "one-step-bases" for CD, 2 for VQ),
         grad="one-step" the paper's; inv_t=None is the solver's (20 for VQ, 100 for CD).
       bases: "random" (the reference's configs) or "learned": an (S, d/S, r) buffer that
         hamlib updates in *training* forwards by the reference's moving average of the final

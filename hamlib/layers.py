@@ -1,4 +1,4 @@
-"""Small building blocks shared by the blocks and both models (floor 1)."""
+"""Small building blocks shared by the blocks and both models."""
 
 from __future__ import annotations
 

@@ -1,213 +1,26 @@
 """Matrix decompositions as layers: NMF, VQ and CD (Geng et al., ICLR 2021, section 2 and its reference code).
 
-Notation follows the paper. A feature map is a matrix X (d x N): d channels,
-N = H*W positions. A solver recovers a low-rank approximation X_hat = D C^T
-with bases D (d x r) and coefficients C (N x r), r << d, N, by running a few
-iterations of an optimisation algorithm.
-
-Everything here is batched: X is (B, d, N), D is (B, d, r), C is (B, N, r).
-Inside the solvers the coefficients are kept transposed, Ct = C^T of shape
-(B, r, N): computing D^T X (r x N) is faster than X^T D on CPUs, and every
-product then multiplies untransposed or BLAS-transposed operands without a
-copy. The public functions return C = Ct.mT, a view.
-
-Two layers of API:
-- `nmf`, `vq`, `cd`: functional solvers on matrices (notebooks, tests): the
-  paper's iterations exactly, pure functions.
-- `NMF2D`, `VQ2D`, `CD2D`: modules on feature maps (B, C, H, W) or token
-  sequences (B, N, C), with groups, step counts, gradient mode (`hamlib.grad.grad_plan`),
-  bases, input checks and a scale-aware solve.
+The paper's iterations are `hamlib.solvers` (pure functions, one per update). Here:
+- `nmf`, `vq`, `cd`: the functional solvers on matrices X (B, d, N) -> (D (B, d, r), C (B, N, r)),
+  the paper's iterations exactly.
+- `random_bases`: initial bases; `_hashed_bases` the eval bases of `spatial=False` modules.
+- `MatrixDecomposition2D`, the base of `NMF2D`, `VQ2D`, `CD2D`: modules on feature maps
+  (B, C, H, W) or token sequences (B, N, C), with groups, step counts, a gradient mode
+  (`hamlib.grad.grad_plan`; change it with `set_grad`), bases, input checks and a solve that
+  runs at the input's scale. Find solver modules with `isinstance(m, MatrixDecomposition2D)`.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-from typing import Callable, NamedTuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .grad import GRAD_MODES, _implicit_step, grad_plan
-
-EPS = 1e-6  # in denominators only, as in the reference
-
-# ----------------------------------------------------------------------------
-# One solver = init_coef + step + final. All take and return Ct (B, r, N) and
-# are pure, except where called with inplace=True (the modules' no-gradient
-# loop, which owns its buffers): then NMF's updates overwrite D and Ct.
-# s (B, 1, 1), where given, makes a step run on X / s without materialising
-# it: each product with X is divided by s (on the result, so that neither the
-# forward nor the backward overflows; the modules' scale-aware solve, see
-# `_MD2D._reconstruct`; s is a power of two, so the division is exact).
-# ----------------------------------------------------------------------------
-
-
-def _bmm_t(A, B):
-    """A^T B for batched A (b, m, k), B (b, m, n) -> (b, k, n), no copy."""
-    return torch.bmm(A.mT, B)
-
-
-def _over(A, s):
-    return A if s is None else A / s
-
-
-# ---- NMF: Lee-Seung multiplicative updates for min ||X - D C^T||_F^2 -------
-
-
-def nmf_init_coef(X, D):
-    # C = softmax_r(X^T D)   -> Ct (B, r, N), softmax over r (dim 1)
-    return F.softmax(_bmm_t(D, X), dim=1)
-
-
-def nmf_coef_step(X, D, Ct, inplace=False, s=None):
-    """C <- C * (X^T D) / (C D^T D + eps). inplace=True overwrites Ct."""
-    num = _over(_bmm_t(D, X), s)         # (B, r, d) @ (B, d, N) -> (B, r, N)
-    den = torch.bmm(_bmm_t(D, D), Ct)    # (B, r, r) @ (B, r, N) -> (B, r, N)
-    if inplace:
-        return Ct.mul_(num).div_(den.add_(EPS))
-    return Ct * num / (den + EPS)
-
-
-def nmf_bases_step(X, D, Ct, inplace=False, s=None):
-    """D <- D * (X C) / (D C^T C + eps). inplace=True overwrites D."""
-    num = _over(torch.bmm(X, Ct.mT), s)        # (B, d, N) @ (B, N, r) -> (B, d, r)
-    den = torch.bmm(D, torch.bmm(Ct, Ct.mT))   # (B, d, r) @ (B, r, r) -> (B, d, r)
-    if inplace:
-        return D.mul_(num).div_(den.add_(EPS))
-    return D * num / (den + EPS)
-
-
-def nmf_final(X, D, Ct, s=None):
-    return nmf_coef_step(X, D, Ct, s=s)
-
-
-# ---- VQ: soft, cosine-similarity k-means ------------------------------------
-# Xn^T Dn = diag(1/||x_n||) X^T Dn: the positions' norms are computed once per
-# forward, not once per step, and Xn (as large as X) is never materialised.
-
-
-def _inv_norm(X, eps=1e-12):
-    # 1 / ||x_n|| for every position: (B, d, N) -> (B, 1, N), as F.normalize
-    return 1.0 / X.norm(dim=1, keepdim=True).clamp_min(eps)
-
-
-def _soft_assign(X, D, inv_t, x_scale=None, s=None):
-    # C = softmax_r(t * diag(x_scale) (X / s)^T D)  -> Ct (B, r, N). Dividing by s before the
-    # product with x_scale keeps both backward products in range at any scale of X
-    S = _over(_bmm_t(D, X), s)                        # (B, r, d) @ (B, d, N) -> (B, r, N)
-    if x_scale is not None:
-        S = S * x_scale
-    return F.softmax(inv_t * S, dim=1)
-
-
-def _normalise_over_N(Ct):
-    # each column of C (each row of Ct) sums to 1 over the N positions
-    return Ct / (Ct.sum(dim=2, keepdim=True) + EPS)
-
-
-def vq_coef_step(X, D, inv_t=100.0, x_scale=None, s=None):
-    """C = softmax_r(t Xn^T Dn), normalised over N. x_scale: 1/||x_n / s|| if precomputed."""
-    x_scale = _inv_norm(X) if x_scale is None else x_scale
-    return _normalise_over_N(_soft_assign(X, F.normalize(D, dim=1, eps=EPS), inv_t, x_scale, s))
-
-
-def vq_bases_step(X, Ct, s=None):
-    """D = X C, the weighted centroids: (B, d, N) @ (B, N, r) -> (B, d, r)."""
-    return _over(torch.bmm(X, Ct.mT), s)
-
-
-def _final_inv_norm(X):
-    # 1 / (||x_n|| + eps), a constant for autograd: (B, d, N) -> (B, 1, N)
-    return 1.0 / (X.detach().norm(dim=1, keepdim=True) + EPS)
-
-
-def vq_final(X, D, Ct=None, inv_t=100.0, x_scale=None, s=None):
-    """C = softmax_r(t diag(x_scale) X^T Dn), C not normalised over N.
-
-    x_scale defaults to 1 / (||x_n|| + eps) computed from X.detach(), as the reference
-    (`x.detach()`): in every gradient mode this factor is a constant for autograd, and
-    everything else (X through X^T Dn, D, the earlier steps) is differentiated. So "bptt"
-    is the exact derivative of the forward with the final step's position norms held fixed.
-    """
-    x_scale = _final_inv_norm(X) if x_scale is None else x_scale
-    return _soft_assign(X, F.normalize(D, dim=1, eps=EPS), inv_t, x_scale, s)
-
-
-# ---- CD: spherical k-means bases, ridge-regression coefficients -------------
-
-
-def cd_coef_step(X, D, inv_t=100.0, x_scale=None, s=None):
-    """C = softmax_r(t Xn^T D), normalised over N."""
-    x_scale = _inv_norm(X) if x_scale is None else x_scale
-    return _normalise_over_N(_soft_assign(X, D, inv_t, x_scale, s))
-
-
-def cd_bases_step(X, Ct, s=None):
-    """D = normalise_columns(X C): spherical k-means centroids."""
-    return F.normalize(_over(torch.bmm(X, Ct.mT), s), dim=1, eps=EPS)
-
-
-def cd_final(X, D, Ct=None, beta=0.1, s=None):
-    """C^T = (D^T D + beta I)^-1 D^T X: one (r x r) solve with N right-hand sides.
-
-    beta > 0 keeps the matrix positive definite, so the solve skips torch.linalg.solve's
-    singularity check (a host sync on accelerators)."""
-    r = D.shape[-1]
-    A = _bmm_t(D, D) + beta * torch.eye(r, dtype=D.dtype, device=D.device)
-    return torch.linalg.solve_ex(A, _over(_bmm_t(D, X), s)).result  # (B, r, r) \ (B, r, N) -> (B, r, N)
-
-
-class Solver(NamedTuple):
-    """One solver bound to one X. Coefficients are Ct (B, r, N) throughout.
-
-    init(D) -> Ct                 initial coefficients (None where the steps need none)
-    coef(D, Ct, inplace) -> Ct    the coefficient half of a loop iteration
-    bases(D, Ct, inplace) -> D    the bases half
-    final(D, Ct) -> Ct            the final coefficient step, the one the paper differentiates
-    inplace=True (default False) lets NMF overwrite its argument: the no-gradient loop only.
-    """
-
-    init: Callable
-    coef: Callable
-    bases: Callable
-    final: Callable
-
-    def step(self, D, Ct, inplace=False):
-        """One loop iteration: coefficients first, then bases."""
-        Ct = self.coef(D, Ct, inplace)
-        return self.bases(D, Ct, inplace), Ct
-
-
-def make_solver(kind, X, inv_t=100.0, beta=0.1, scale=None) -> Solver:
-    """The solver `kind` ("nmf", "vq", "cd") bound to this X. What depends on X alone
-    (the positions' norms) is computed once here, not once per step.
-
-    scale: None, or a (B, 1, 1) tensor s: the solver then runs on X / s (NMF's initial
-    softmax still reads X, as without it) and returns the factors of X / s.
-    """
-    s = scale
-    if kind == "nmf":
-        return Solver(lambda D: nmf_init_coef(X, D),
-                      lambda D, Ct, inplace=False: nmf_coef_step(X, D, Ct, inplace, s),
-                      lambda D, Ct, inplace=False: nmf_bases_step(X, D, Ct, inplace, s),
-                      lambda D, Ct: nmf_final(X, D, Ct, s))
-    if kind not in ("vq", "cd"):
-        raise ValueError(f"unknown solver {kind!r}: expected 'nmf', 'vq' or 'cd'")
-    # the positions' norms, once: ||x_n / s|| (B, 1, N) neither overflows nor underflows (X / s is transient)
-    n = (X if s is None else X / s).norm(dim=1, keepdim=True)
-    x_scale = 1.0 / n.clamp_min(1e-12)                     # 1 / ||x_n / s||, as `_inv_norm`
-    init = lambda D: None  # noqa: E731  the VQ and CD steps need no initial coefficients
-    if kind == "vq":
-        final_scale = 1.0 / (n.detach() + EPS)             # as `_final_inv_norm`, of X / s
-        return Solver(init, lambda D, Ct, inplace=False: vq_coef_step(X, D, inv_t, x_scale, s),
-                      lambda D, Ct, inplace=False: vq_bases_step(X, Ct, s),
-                      lambda D, Ct: vq_final(X, D, Ct, inv_t, final_scale, s))
-    return Solver(init, lambda D, Ct, inplace=False: cd_coef_step(X, D, inv_t, x_scale, s),
-                  lambda D, Ct, inplace=False: cd_bases_step(X, Ct, s),
-                  lambda D, Ct: cd_final(X, D, Ct, beta, s))
-
+from .grad import GRAD_MODES, _implicit_step, canonical_grad, grad_plan  # noqa: F401  GRAD_MODES re-exported
+from .solvers import _soft_assign, make_solver
 
 # ----------------------------------------------------------------------------
 # Functional API: (D, C) = solver(X, D, ..., steps, final)
@@ -314,11 +127,6 @@ def _check_int(name, value, low):
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
-def _power_of_two(a):
-    # 2^floor(log2 a): dividing by it and multiplying back is exact in floating point
-    return torch.exp2(torch.floor(torch.log2(a.clamp_min(torch.finfo(a.dtype).tiny))))
-
-
 def _unscale(kind, D, Ct, s):
     # the factors of X from those of X / s: NMF's and CD's C scale with X, their D does not
     # (NMF's cancels in its update, CD's is normalised); VQ's D = X C does, its C (a softmax
@@ -326,9 +134,16 @@ def _unscale(kind, D, Ct, s):
     return (D * s, Ct) if kind == "vq" else (D, Ct * s)
 
 
-class _MD2D(nn.Module):
-    """Shared forward of NMF2D, VQ2D and CD2D (not public: use those three; each sets
-    `kind`, `default_grad` and `default_inv_t`)."""
+class MatrixDecomposition2D(nn.Module):
+    """The forward shared by NMF2D, VQ2D and CD2D: x -> X_hat = D C^T, the same shape.
+
+    A subclass sets `kind` ("nmf", "vq" or "cd", the `hamlib.solvers` it runs),
+    `default_grad` and `default_inv_t`; the arguments are documented on `NMF2D`.
+    """
+
+    kind: str
+    default_grad: object
+    default_inv_t: float
 
     def __init__(self, channels, rank=64, steps=6, eval_steps=None, groups=1, grad=None,
                  bases="random", inv_t=None, beta=0.1, eta=0.9, layout="bchw", eval_seed=0,
@@ -342,11 +157,6 @@ class _MD2D(nn.Module):
             _check_int("eval_steps", eval_steps, 0)
         if channels % groups:
             raise ValueError(f"groups={groups} does not divide channels={channels}")
-        grad = self.default_grad if grad is None else grad
-        if grad not in GRAD_MODES and (isinstance(grad, bool) or not isinstance(grad, numbers.Integral)
-                                       or grad < 0):
-            raise ValueError(f"grad must be one of {GRAD_MODES} or a number of steps to differentiate "
-                             f"(an int >= 0), got {grad!r}")
         if bases not in BASES_MODES:
             raise ValueError(f"bases must be one of {BASES_MODES}, got {bases!r}")
         if bases == "learned" and not spatial:
@@ -361,10 +171,11 @@ class _MD2D(nn.Module):
             raise ValueError(f"beta must be > 0 (the ridge keeps D^T D + beta I invertible), got {beta!r}")
         if not 0 <= eta <= 1:
             raise ValueError(f"eta must be in [0, 1], got {eta!r}")
+        self.set_grad(self.default_grad if grad is None else grad)
         self.channels, self.rank, self.groups, self.d = channels, rank, groups, channels // groups
         self.steps = steps
         self.eval_steps = steps if eval_steps is None else eval_steps
-        self.grad, self.bases_mode, self.layout, self.spatial = grad, bases, layout, spatial
+        self.bases_mode, self.layout, self.spatial = bases, layout, spatial
         self.inv_t, self.beta, self.eta = inv_t, beta, eta
         self.eval_seed, self.validate = eval_seed, validate
         if spatial:  # (S, d, r), from a generator seeded with eval_seed
@@ -374,6 +185,11 @@ class _MD2D(nn.Module):
                 self.register_buffer("bases", D)                     # in state_dict
             else:
                 self.register_buffer("eval_bases", D, persistent=False)  # moves with .to(), not saved
+
+    def set_grad(self, mode):
+        """Switch the gradient mode (see `NMF2D`'s grad); ValueError for an unknown one. Returns self."""
+        self.grad = canonical_grad(mode)
+        return self
 
     def extra_repr(self):
         return (f"channels={self.channels}, rank={self.rank}, groups={self.groups}, steps={self.steps}, "
@@ -387,18 +203,62 @@ class _MD2D(nn.Module):
             return x.clone()                                   # an empty batch, or H*W = 0
         if self.layout == "bnc":
             x = x.transpose(1, 2)                              # (B, N, C) -> (B, C, N)
-        B, S = x.shape[0], self.groups
-        X = x.reshape(B * S, self.d, -1)                       # (B, C, ...) -> (B*S, d, N)
-        lo, hi = X.detach().amin(dim=(1, 2)), X.detach().amax(dim=(1, 2))  # (B*S,): the checks and the scale
-        if self.validate:
-            self._check_values(lo, hi)
-        scale = torch.maximum(hi, -lo).view(-1, 1, 1)          # max |X| per matrix: (B*S, 1, 1)
+        X = x.reshape(x.shape[0] * self.groups, self.d, -1)    # (B, C, ...) -> (B*S, d, N)
         if self.spatial:
-            X_hat = self._reconstruct(X, scale)                 # (B*S, d, N)
-        else:                                                   # features = positions
-            X_hat = self._reconstruct(X.mT, scale).mT           # (B*S, N, d) -> (B*S, d, N)
+            X_hat = self._decompose(X)                         # (B*S, d, N)
+        else:                                                  # features = positions
+            X_hat = self._decompose(X.mT).mT                   # (B*S, N, d) -> (B*S, d, N)
         y = X_hat.reshape(x.shape)                             # (B*S, d, N) -> (B, C, ...)
         return y.transpose(1, 2) if self.layout == "bnc" else y
+
+    def _decompose(self, X):
+        """X_hat = D C^T for matrices X (B', d', N').
+
+        The solvers are scale-equivariant (X -> aX gives X_hat -> a X_hat; NMF's initial
+        softmax reads X itself), so they run on X / s, s a power of two near max |X| per
+        matrix: the epsilons act relative to X's scale, and no product overflows or drowns
+        in them at any finite scale.
+        """
+        lo, hi = X.detach().amin(dim=(1, 2)), X.detach().amax(dim=(1, 2))  # (B',): the checks and the scale
+        if self.validate:
+            self._check_values(lo, hi)
+        scale = torch.maximum(hi, -lo).view(-1, 1, 1)          # max |X| per matrix: (B', 1, 1)
+        dtype = X.dtype
+        if dtype not in (torch.float32, torch.float64):
+            X, scale = X.float(), scale.float()  # half precision underflows in the multiplicative updates
+        with torch.autocast(X.device.type, enabled=False):
+            # s = 2^floor(log2 max|X|): dividing by it and multiplying back is exact in floating point
+            s = torch.exp2(torch.floor(torch.log2(scale.clamp_min(torch.finfo(scale.dtype).tiny))))
+            D, Ct = self._solve(X, self._initial_bases(X), s)
+            D, Ct = _unscale(self.kind, D, Ct, s)
+            X_hat = D @ Ct                       # (B', d', r) @ (B', r, N') -> (B', d', N')
+        if self.training and self.bases_mode == "learned":
+            self._update_bases(D)
+        return X_hat.to(dtype)
+
+    def _solve(self, X, D, s):
+        """K solver steps from D, then the final coefficient step, on X / s; which part
+        autograd sees is the plan of the gradient mode (`hamlib.grad.GradPlan`). Returns (D, Ct)."""
+        K = self.steps if self.training else self.eval_steps
+        p = grad_plan(self.grad, K, torch.is_grad_enabled() and X.requires_grad)
+        # VQ's and CD's position norms (computed once, here) need a gradient only in whole steps
+        with torch.set_grad_enabled(torch.is_grad_enabled() and (p.tracked > 0 or p.neumann > 0)):
+            solver = make_solver(self.kind, X, self.inv_t, self.beta, s)
+        with torch.no_grad():
+            Ct = None if p.differentiate_init else solver.init(D)
+            for _ in range(p.free):
+                D, Ct = solver.step(D, Ct, inplace=True)
+            if p.split_last:
+                Ct = solver.coef(D, Ct, inplace=True)
+        if p.differentiate_init:
+            Ct = solver.init(D)
+        if p.split_last:
+            D = solver.bases(D, Ct)              # X carries the gradient into the bases
+        if p.neumann:
+            D, Ct = _implicit_step(solver, D, Ct, p.neumann)
+        for _ in range(p.tracked):
+            D, Ct = solver.step(D, Ct)
+        return D, solver.final(D, Ct)
 
     def _check(self, x):
         # shape and dtype: free
@@ -429,26 +289,6 @@ class _MD2D(nn.Module):
         if self.kind == "nmf" and lo.min() < 0:
             raise ValueError(f"{neg}; min is {lo.min().item():.3g}")
 
-    def _reconstruct(self, X, scale):
-        """X_hat = D C^T for matrices X (B', d', N') whose max |X| is `scale` (B', 1, 1).
-
-        The solvers are scale-equivariant (X -> aX gives X_hat -> a X_hat; NMF's initial
-        softmax reads X itself), so they run on X / s, s a power of two near max |X|: the
-        epsilons act relative to X's scale, and a float32 X of 1e20 neither overflows nor
-        one of 1e-8 drowns in them.
-        """
-        dtype = X.dtype
-        if dtype not in (torch.float32, torch.float64):
-            X, scale = X.float(), scale.float()  # half precision underflows in the multiplicative updates
-        with torch.autocast(X.device.type, enabled=False):
-            s = _power_of_two(scale)
-            D, Ct = self._solve(X, self._initial_bases(X), s)
-            D, Ct = _unscale(self.kind, D, Ct, s)
-            X_hat = torch.bmm(D, Ct)             # (B', d', r) @ (B', r, N') -> (B', d', N')
-        if self.training and self.bases_mode == "learned":
-            self._update_bases(D)
-        return X_hat.to(dtype)
-
     def _initial_bases(self, X):
         """D (B', d', r) for X (B', d', N'): a fresh tensor (the no-gradient loop overwrites it)."""
         BS, d = X.shape[:2]
@@ -462,30 +302,6 @@ class _MD2D(nn.Module):
             D = _hashed_bases(self.kind, (self.groups, d, self.rank), self.eval_seed, X.device)
         return D.to(X.dtype).repeat(BS // self.groups, 1, 1)  # (S, d', r) -> (B*S, d', r)
 
-    def _solve(self, X, D, scale):
-        """K solver steps from D, then the final coefficient step, on X / scale; which part
-        autograd sees is the plan of the gradient mode (`hamlib.grad.GradPlan`). Returns (D, Ct)."""
-        K = self.steps if self.training else self.eval_steps
-        p = grad_plan(self.grad, K, torch.is_grad_enabled() and X.requires_grad)
-        # VQ's and CD's position norms (computed once, here) need a gradient only in whole steps
-        with torch.set_grad_enabled(torch.is_grad_enabled() and (p.tracked > 0 or p.neumann > 0)):
-            solver = make_solver(self.kind, X, self.inv_t, self.beta, scale)
-        with torch.no_grad():
-            Ct = None if p.differentiate_init else solver.init(D)
-            for _ in range(p.free):
-                D, Ct = solver.step(D, Ct, inplace=True)
-            if p.split_last:
-                Ct = solver.coef(D, Ct, inplace=True)
-        if p.differentiate_init:
-            Ct = solver.init(D)
-        if p.split_last:
-            D = solver.bases(D, Ct)              # X carries the gradient into the bases
-        if p.neumann:
-            D, Ct = _implicit_step(solver, D, Ct, p.neumann)
-        for _ in range(p.tracked):
-            D, Ct = solver.step(D, Ct)
-        return D, solver.final(D, Ct)
-
     @torch.no_grad()
     def _update_bases(self, D):
         # moving average of the batch-mean final bases, with the reference's formula:
@@ -496,12 +312,8 @@ class _MD2D(nn.Module):
         self.bases.copy_(F.normalize(self.bases, dim=1))
 
 
-class NMF2D(_MD2D):
+class NMF2D(MatrixDecomposition2D):
     """NMF layer: X_hat = D C^T with D, C >= 0. Needs a non-negative input.
-
-    Default gradient "bptt", the best or tied-best NMF mode on every task in the README's
-    table ("Choosing the gradient"); for a cheaper mode that still reaches across pixels
-    use "one-step-bases" (flat in K).
 
     Args:
       channels: C of the input; rank: r; steps: K in training; eval_steps: K in
@@ -509,12 +321,11 @@ class NMF2D(_MD2D):
         d = C / S, each decomposed separately, like heads).
       grad: which part of the solver autograd sees (the forward is the same in
         every mode; the table is in `hamlib.grad.GradPlan`); None (default) picks
-        the solver's `default_grad`, chosen on the measured table in the README
-        ("Choosing the gradient"):
+        the solver's `default_grad` (NMF: "bptt"); change it later with `set_grad`:
         "one-step" the paper's: only the final coefficient step; the bases are
           constants, so no gradient crosses between pixels;
         "one-step-bases" the last bases update too: the gradient reaches every
-          pixel through D = f(XC); memory and time flat in K, about one-step's;
+          pixel through D = f(XC); memory and time flat in K;
         an int k: the last k steps and the final step (memory grows with k);
         "implicit": the last step, its gradient corrected by K Neumann terms of
           the step's Jacobian (memory flat, time linear in K; diverges for VQ/CD);
@@ -537,12 +348,10 @@ class NMF2D(_MD2D):
         (no host sync): a failure surfaces as a RuntimeError at the next
         synchronisation and, on CUDA, leaves the context unusable. Shape and
         dtype checks are free and always on; validate=False skips the values.
-        Measured on the CPU (1x256x64x64, r = 32, one thread): validate=True
-        vs False within the timing noise (0.93-1.04x).
 
     torch.compile(module, fullgraph=True) works in training and evaluation in
     every gradient mode but "implicit" (its backward calls torch.autograd.grad,
-    which Dynamo does not trace); tests/test_compile.py checks it against eager.
+    which Dynamo does not trace).
 
     The solver always runs in float32 or float64: a half-precision input (for
     example under autocast) is upcast, and the output is cast back. It runs on
@@ -558,20 +367,17 @@ class NMF2D(_MD2D):
     default_inv_t = 1.0  # unused: NMF has no softmax temperature
 
 
-class VQ2D(_MD2D):
+class VQ2D(MatrixDecomposition2D):
     """Soft vector quantisation layer (cosine k-means, inverse temperature inv_t).
 
     Arguments as NMF2D, plus inv_t (t in softmax(t * cos)). The final step holds the
-    positions' norms constant for autograd, as the reference (see `vq_final`).
+    positions' norms constant for autograd, as the reference (see `hamlib.solvers.vq_final`).
 
     Defaults: inv_t = 20 (the reference uses 100: pass inv_t=100 for it) and a gradient
     truncated through the last 2 steps (grad=2). At t = 100 the assignments on signed
-    features are nearly one-hot, so a pixel reads only its own cluster's centroid, and
-    networks that did not learn to co-cluster a context source with its readers learned
-    no context at all; at t = 20 they stay soft. grad=2 at t = 20 was best or tied on the
-    three tasks measured (README, "Choosing the gradient"; python -m
-    hamlib.experiments.gradient_study); BPTT is unstable through the sharp softmax and the
-    implicit mode's Neumann series diverges.
+    features are nearly one-hot, so a pixel reads only its own cluster's centroid; at t = 20
+    they stay soft. BPTT is unstable through the sharp softmax and the implicit mode's
+    Neumann series diverges.
     """
 
     kind = "vq"
@@ -579,14 +385,12 @@ class VQ2D(_MD2D):
     default_inv_t = 20.0
 
 
-class CD2D(_MD2D):
+class CD2D(MatrixDecomposition2D):
     """Concept-decomposition layer: spherical k-means bases, ridge coefficients.
 
     Arguments as NMF2D, plus inv_t (default 100, the reference's) and beta (ridge, > 0,
-    default 0.1).
-
-    Default gradient "one-step-bases", tied best in the README's table ("Choosing the
-    gradient"); the implicit mode's Neumann series diverges for CD.
+    default 0.1). Default gradient "one-step-bases"; the implicit mode's Neumann series
+    diverges for CD.
     """
 
     kind = "cd"

@@ -1,7 +1,7 @@
 """Measuring a step: peak memory, interleaved timing, and one Markdown table writer.
 
-Used by the benchmark CLI (`hamlib.bench`), the experiment drivers (`hamlib.experiments`)
-and the notebooks' pictures (`hamlib.viz`); it imports nothing of hamlib, only torch.
+Used by the benchmark and experiment scripts and the course's figures; it imports nothing of
+hamlib, only torch.
 
 - `peak_memory(fn, device)`: peak bytes the allocator hands out while fn() runs (CUDA:
   the caching allocator's peak; CPU: the profiler's allocation events, which see the

@@ -47,9 +47,9 @@ def test_self_attention_in_the_hamburger_template():
     torch.testing.assert_close(m(x), torch.relu(x + m.norm(plain(x) - x)))
     assert not hasattr(m, "gamma") and (m(x) >= 0).all()
     assert sum(p.numel() for p in m.parameters()) == sum(p.numel() for p in plain.parameters()) - 1 + 2 * 8
-    from hamlib.seg.heads import make_context
-    assert isinstance(make_context("attention", 8).norm, torch.nn.BatchNorm2d)
-    assert make_context("attention-plain", 8).norm is None
+    assert isinstance(hamlib.context_block("attention", 8).norm, torch.nn.BatchNorm2d)
+    assert isinstance(hamlib.context_block("attention", 8, norm="gn").norm, torch.nn.GroupNorm)
+    assert hamlib.context_block("attention-plain", 8).norm is None
 
 
 def test_non_local_starts_as_identity_and_learns():

@@ -16,7 +16,7 @@ import torch._dynamo
 import torch._inductor.config
 
 import hamlib
-from hamlib.gan.model import context_block
+from hamlib.context import context_block
 
 C = 8
 CASES = {  # name: (build, takes labels)
@@ -28,7 +28,7 @@ CASES = {  # name: (build, takes labels)
     "gan-nmf": (lambda: hamlib.Hamburger(C, ham="nmf", version="gan", d=C, rank=2, steps=2), False),
     "gan-cd-classes": (lambda: hamlib.Hamburger(C, ham="cd", version="gan", d=C, rank=2, steps=2, num_classes=3), True),
     "self-attention": (lambda: hamlib.SelfAttention2d(C, heads=2), False),
-    "self-attention-sn": (lambda: context_block("sa", C), False),   # HamGAN's: spectral-normalised convs
+    "self-attention-sn": (lambda: context_block("attention", C, version="gan"), False),   # HamGAN's: spectral-normalised convs
 }
 INDUCTOR = {("v2-vq", False)}  # the case that also goes through code generation
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import hamlib
-from hamlib.md import GRAD_MODES
+from hamlib.grad import GRAD_MODES
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

@@ -196,7 +196,9 @@ def run_student(path, cwd=None, timeout=1800):
     nb = nbformat.read(path, as_version=4)
     env = dict(os.environ, HAMLIB_FULL="0", TQDM_DISABLE="1", MPLBACKEND="Agg",
                OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    # the course's helpers are not installed: notebooks import them as `course` from notebooks/ (notebooks/README.md)
+    paths = [str(ROOT), str(NOTEBOOKS)]
+    env["PYTHONPATH"] = os.pathsep.join(paths + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
                             resources={"metadata": {"path": str(cwd or Path(path).parent)}})
     client.execute(env=env)

@@ -322,3 +322,23 @@ def test_block_errors():
     for dtype in (torch.long, torch.uint8, torch.bool):
         with pytest.raises(ValueError, match=f"floating-point input, got {dtype}"):
             hamlib.Hamburger(8, d=8)(torch.ones(1, 8, 4, 4, dtype=dtype))
+
+
+def test_context_block_builds_every_context_and_names_the_vocabulary():
+    from hamlib.context import CONTEXTS, PoolContext
+    kinds = {"none": torch.nn.Identity, "pool": PoolContext, "attention": hamlib.SelfAttention2d,
+             "attention-plain": hamlib.SelfAttention2d, "ham": hamlib.Hamburger}
+    assert set(kinds) == set(CONTEXTS)
+    x = torch.rand(2, 8, 5, 5)
+    for kind in CONTEXTS:
+        block = hamlib.context_block(kind, 8, ham="nmf", version="v2", rank=2, steps=2).eval()
+        assert type(block) is kinds[kind] and block(x).shape == x.shape
+    gan = hamlib.context_block("attention", 8, version="gan")       # SAGAN's: gate at 0, spectral norm
+    assert gan.norm is None and gan.gamma.item() == 0 and hasattr(gan.qkv, "parametrizations")
+    assert torch.equal(gan(x), x)
+    cond = hamlib.context_block("ham", 8, num_classes=3, version="gan", rank=2, steps=2)
+    assert cond(x, torch.tensor([0, 2])).shape == x.shape
+    with pytest.raises(ValueError, match="'sa' is now 'attention'"):
+        hamlib.context_block("sa", 8)
+    with pytest.raises(ValueError, match="context must be one of"):
+        hamlib.context_block("transformer", 8)

@@ -9,7 +9,8 @@ from sklearn.decomposition import NMF as SkNMF
 
 import hamlib
 from hamlib.measure import peak_tensor_memory
-from hamlib.md import nmf_coef_step, random_bases
+from hamlib.md import random_bases
+from hamlib.solvers import nmf_coef_step
 
 
 def gen(seed=0):
@@ -155,7 +156,7 @@ def test_functional_shape_errors():
     with pytest.raises(ValueError, match=r"C must be \(B, N, r\)"):
         hamlib.nmf(X, D, torch.rand(2, 3, 20))
     with pytest.raises(ValueError, match="unknown solver"):
-        hamlib.md.make_solver("pca", X)
+        hamlib.solvers.make_solver("pca", X)
 
 
 # ---------------------------------------------------------------- modules ---
@@ -276,6 +277,36 @@ def test_bad_input_errors(cls):
     with pytest.raises(ValueError, match=r"\(B, N, C\)"):
         cls(8, layout="bnc")(torch.rand(1, 8, 4, 4))
 
+
+
+@pytest.mark.parametrize("cls", MODULES)
+def test_set_grad_checks_the_mode_and_changes_only_the_backward(cls):
+    m = cls(8, rank=3, steps=3, grad="one-step").eval()
+    assert isinstance(m, hamlib.md.MatrixDecomposition2D)
+    x = torch.rand(1, 8, 4, 4, dtype=torch.float64, requires_grad=True)
+    m.double()
+    y1 = m(x)
+    (g1,) = torch.autograd.grad(y1[0, :, 0, 0].sum(), x)
+    assert m.set_grad("bptt") is m and m.grad == "bptt"
+    y2 = m(x)
+    (g2,) = torch.autograd.grad(y2[0, :, 0, 0].sum(), x)
+    assert torch.equal(y1, y2)                          # the forward is the same in every mode
+    assert g1[0, :, 1:, 1:].abs().max() == 0 < g2[0, :, 1:, 1:].abs().max()  # one-step stays in the pixel
+    with pytest.raises(ValueError, match="one-step.*'sometimes'"):
+        m.set_grad("sometimes")
+    assert m.grad == "bptt"                             # a refused mode leaves the module as it was
+
+
+def test_canonical_grad_turns_written_modes_into_the_librarys_values():
+    from hamlib.grad import GRAD_MODES, canonical_grad
+    assert canonical_grad("2") == 2 and isinstance(canonical_grad("2"), int)
+    assert canonical_grad(2) == 2 and canonical_grad(np.int64(3)) == 3 and canonical_grad("0") == 0
+    for mode in GRAD_MODES:
+        assert canonical_grad(mode) == mode
+    for bad in ("sometimes", "-1", -1, True, 2.0, None, "BPTT", ""):
+        with pytest.raises(ValueError, match="grad must be one of"):
+            canonical_grad(bad)
+    assert hamlib.NMF2D(8, grad="3").grad == 3           # the modules read written modes the same way
 
 def test_nmf_rejects_negative_input():
     x = torch.rand(1, 8, 4, 4) - 0.5
@@ -415,7 +446,7 @@ def _affine_solver(X, A, Bm, Q):
     D' = A D + Bm X_r (X_r the first r columns or rows of X). Its Jacobians are the same
     everywhere, so n Neumann terms at any point are exactly what back-propagation through
     n more steps gives."""
-    from hamlib.md import Solver
+    from hamlib.solvers import Solver
 
     def coef(D, Ct, inplace=False):
         new = 0.1 * D.mT @ Q + X[:, :D.shape[-1], :]
@@ -501,8 +532,8 @@ def test_public_steps_are_pure_whatever_the_grad_mode():
     D0, Ct0 = D.clone(), Ct.clone()
     with torch.no_grad():
         nmf_coef_step(X, D, Ct)
-        hamlib.md.nmf_bases_step(X, D, Ct)
-        solver = hamlib.md.make_solver("nmf", X)
+        hamlib.solvers.nmf_bases_step(X, D, Ct)
+        solver = hamlib.solvers.make_solver("nmf", X)
         solver.step(D, Ct)
     assert torch.equal(D, D0) and torch.equal(Ct, Ct0)
     # the no-gradient loop's in-place path gives the same numbers
@@ -523,7 +554,7 @@ def test_without_steps_the_initial_softmax_is_not_differentiated(grad):
     X = x.reshape(B, C, H * W)
     D = m.eval_bases.double()
     with torch.no_grad():
-        Ct0 = hamlib.md.nmf_init_coef(X, D)
+        Ct0 = hamlib.solvers.nmf_init_coef(X, D)
     (ref,) = torch.autograd.grad(((D @ nmf_coef_step(X, D, Ct0)).reshape(x.shape) * w).sum(), x)
     torch.testing.assert_close(g, ref, rtol=1e-5, atol=1e-7)
     # BPTT does differentiate it, and that is a different gradient
@@ -539,12 +570,12 @@ def test_vq_bptt_is_the_derivative_with_the_final_norms_constant():
     x0 = torch.rand(1, 4, 3, 3, generator=gen(0), dtype=torch.float64) + 0.2
     m = hamlib.VQ2D(4, rank=r, steps=K, grad="bptt", inv_t=t).double().eval()
     D0 = m.eval_bases.double()
-    x_scale = hamlib.md._final_inv_norm(x0.reshape(1, 4, 9))   # a constant from here on
+    x_scale = 1.0 / (x0.reshape(1, 4, 9).norm(dim=1, keepdim=True) + hamlib.solvers.EPS)   # a constant from here on
 
     def by_hand(x):
         X = x.reshape(1, 4, 9)
         D, _ = hamlib.vq(X, D0, steps=K, inv_t=t)
-        Ct = hamlib.md.vq_final(X, D, inv_t=t, x_scale=x_scale)
+        Ct = hamlib.solvers.vq_final(X, D, inv_t=t, x_scale=x_scale)
         return (D @ Ct).reshape(x.shape)
 
     assert torch.autograd.gradcheck(by_hand, (x0.clone().requires_grad_(True),), eps=1e-6, atol=1e-6, rtol=1e-4)
@@ -672,7 +703,7 @@ def test_nmf_at_any_scale_is_the_exact_solve_from_its_initial_softmax(scale):
     ys = m(xs)
     X = xs.double().reshape(2, 8, 25)
     D0 = m.eval_bases.double().repeat(2, 1, 1)
-    C0 = hamlib.md.nmf_init_coef(X, D0).mT
+    C0 = hamlib.solvers.nmf_init_coef(X, D0).mT
     D, C = hamlib.nmf(X / scale, D0, C0, steps=4, final=True)
     ref = (D @ C.mT).reshape(x.shape) * scale
     torch.testing.assert_close(ys.double(), ref, rtol=1e-4, atol=1e-5 * ref.abs().max().item())
@@ -710,7 +741,7 @@ def test_each_gradient_mode_differentiates_what_its_plan_table_says(kind, grad):
     (g_module,) = torch.autograd.grad((m(xg) * w).sum(), xg)
 
     X = x.clone().requires_grad_(True)
-    solver = hamlib.md.make_solver(kind, X.reshape(B, C, H * W), m.inv_t, m.beta)
+    solver = hamlib.solvers.make_solver(kind, X.reshape(B, C, H * W), m.inv_t, m.beta)
     D = m.eval_bases.repeat(B, 1, 1)             # (S, d, r) -> (B*S, d, r)
     k = {"one-step": 0, "one-step-bases": 0, "bptt": K}.get(grad, grad)
     with torch.no_grad():

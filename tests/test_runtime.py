@@ -1,5 +1,6 @@
 """Shared training utilities: the quick/full switch, checkpoints, RNG state, CSV logs."""
 
+import os
 import random
 
 import numpy as np
@@ -139,3 +140,116 @@ def test_progress_bar_is_off_when_asked_or_under_tqdm_disable(monkeypatch):
     bar = runtime.progress_bar(2, 5)
     assert not bar.disable and (bar.n, bar.total) == (2, 5)
     bar.close()
+
+
+class Payload:
+    """Unpickling this calls os.mkdir(marker): what a crafted checkpoint could do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return os.mkdir, (self.marker,)
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_and_nothing_runs(tmp_path):
+    marker = tmp_path / "ran"
+    evil = tmp_path / "last.pt"
+    torch.save({"model": Payload(marker), "step": 3}, evil)
+    torch.load(evil, weights_only=False)                       # the payload works when unpickled freely ...
+    assert marker.is_dir()
+    marker.rmdir()
+    with pytest.raises(ValueError, match=r"last\.pt is refused: it asks to call posix\.mkdir"):
+        runtime.load_checkpoint(evil)                          # ... and load_checkpoint never runs it
+    assert not marker.exists()
+
+
+def test_checkpoints_hold_only_what_weights_only_loading_reads(tmp_path):
+    opt = torch.optim.Adam(torch.nn.Linear(2, 2).parameters())
+    path = runtime.save_checkpoint(tmp_path / "last.pt", optimizer=opt.state_dict(), history=[{"step": 1}],
+                                   config={"scales": (0.5, 1.0), "out_dir": None})
+    state = torch.load(path, weights_only=True)                # raises on anything beyond tensors and plain values
+    assert state["config"]["scales"] == (0.5, 1.0) and set(state["rng"]) >= {"python", "numpy", "torch"}
+
+
+def test_atomic_file_keeps_the_old_file_when_a_write_fails(tmp_path):
+    path = tmp_path / "f.txt"
+    path.write_text("old")
+    with pytest.raises(KeyboardInterrupt):
+        with runtime.atomic_file(path, "w") as f:
+            f.write("half of the new")
+            raise KeyboardInterrupt
+    assert path.read_text() == "old" and not runtime.temporary(path).exists()
+    with runtime.atomic_file(path, "w") as f:
+        f.write("new")
+    assert path.read_text() == "new" and not runtime.temporary(path).exists()
+
+
+def test_csv_logger_drops_torn_rows_and_an_interrupted_rewrite_loses_nothing(tmp_path, monkeypatch):
+    path = tmp_path / "log.csv"
+    log = runtime.CSVLogger(path, ["step", "loss"])
+    for s in range(1, 5):
+        log.log(step=s, loss=s)
+    with open(path, "a") as f:
+        f.write("5,0.")                                          # a row cut short
+    assert [r["step"] for r in runtime.CSVLogger(path, ["step", "loss"], resume_step=9).read()] == ["1", "2", "3", "4"]
+    before = path.read_text()
+    monkeypatch.setattr(runtime.os, "replace", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):                     # killed while dropping rows 3 and 4
+        runtime.CSVLogger(path, ["step", "loss"], resume_step=2)
+    assert path.read_text() == before and not runtime.temporary(path).exists()
+    monkeypatch.undo()
+    untouched = path.stat().st_mtime_ns
+    runtime.CSVLogger(path, ["step", "loss"], resume_step=4)   # nothing to drop: the file is not rewritten
+    assert path.stat().st_mtime_ns == untouched
+
+
+def test_pick_device_names_a_missing_cuda_device(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    with pytest.raises(ValueError, match=r"device='cuda', but this machine has 0 CUDA device"):
+        runtime.pick_device("cuda")
+    assert runtime.pick_device().type == "cpu"
+
+
+def test_field_rules_name_the_field_its_value_and_what_is_allowed():
+    from dataclasses import dataclass
+
+    @dataclass
+    class Cfg:
+        steps: object = 1
+        lr: object = 0.1
+        scales: object = (1.0,)
+        stop_after: object = None
+
+    rules = dict(steps=runtime.integer(0), lr=runtime.number(0, lo_open=True),
+                 scales=runtime.sequence(runtime.number(0, lo_open=True)),
+                 stop_after=runtime.integer(0, optional=True))
+    runtime.check_fields(Cfg(), rules)
+    for field, bad, allowed in [("steps", 2.5, "an integer >= 0"), ("steps", True, "an integer >= 0"),
+                                ("lr", "abc", "a number > 0"), ("lr", float("nan"), "a number > 0"),
+                                ("scales", 0.5, "a tuple of 1 or more items"),
+                                ("stop_after", -1, "an integer >= 0 or None")]:
+        with pytest.raises(ValueError, match=rf"Cfg\.{field}={bad!r} is not allowed: {field} must be {allowed}"):
+            runtime.check_fields(Cfg(**{field: bad}), rules)
+
+
+def test_check_resume_names_changed_fields_unless_allowed():
+    from dataclasses import asdict, dataclass, field
+
+    @dataclass
+    class Cfg:
+        steps: int = 10
+        lr: float = 0.1
+        kw: dict = field(default_factory=lambda: {"rank": 4})
+        stop_after: object = None
+        allow_change: tuple = ()
+
+    state = dict(step=5, config=asdict(Cfg()))
+    runtime.check_resume(state, Cfg(stop_after=7), "last.pt", free=("stop_after",))
+    with pytest.raises(ValueError, match=r"another run's checkpoint \(kw\.rank: 4 in the checkpoint, 8 now; "
+                                         r"lr: 0\.1 in the checkpoint, 0\.2 now\)"):
+        runtime.check_resume(state, Cfg(lr=0.2, kw={"rank": 8}), "last.pt")
+    runtime.check_resume(state, Cfg(lr=0.2, kw={"rank": 8}, allow_change=("lr", "kw")), "last.pt")
+    with pytest.raises(ValueError, match=r"steps=4 is below the step of last\.pt \(5\)"):
+        runtime.check_resume(state, Cfg(steps=4), "last.pt")

@@ -4,12 +4,13 @@ The paper's HamGAN (Geng et al., ICLR 2021). The generator maps (z, y) to an ima
 up-sampling blocks with class-conditional BatchNorm; the discriminator maps
 (x, y) to a score through residual down-sampling blocks and a class projection.
 Both are spectrally normalised everywhere (SAGAN). At one resolution of each
-network sits a global-context block -- where SAGAN puts self-attention:
+network sits a global-context block -- where SAGAN puts self-attention -- built by
+`hamlib.context_block` (any of `hamlib.context.CONTEXTS`) in the "gan" template:
 
-    block="ham"   hamlib.Hamburger(version="gan"): out = x + sigma * path, sigma = 0 at init;
-                  in the generator its upper bread is followed by class-conditional BN
-    block="sa"    hamlib.SelfAttention2d(gamma_init=0), its 1x1 convs spectral-normalised
-    block="none"  no global context (an SNGAN-projection baseline)
+    block="ham"        hamlib.Hamburger(version="gan"): out = x + sigma * path, sigma = 0 at init;
+                       in the generator its upper bread is followed by class-conditional BN
+    block="attention"  hamlib.SelfAttention2d(gamma_init=0), its 1x1 convs spectral-normalised
+    block="none"       no global context (an SNGAN-projection baseline)
 
 Resolutions: the generator starts at 4 x 4 and doubles at every block, so with
 channels (c0, c1, ..., cL) it makes 4 * 2^L px images; the block goes after the
@@ -24,10 +25,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..attention import SelfAttention2d
+from ..context import context_block
 from ..ham import Hamburger
 from ..layers import ConditionalBatchNorm2d, sn
 
-BLOCKS = ("ham", "sa", "none")
+# the context blocks' Hamburger arguments unless given (the TF HamGAN's: the paper's one-step gradient)
+GAN_HAM = dict(version="gan", ham="nmf", d=None, rank=16, steps=6, grad="one-step")
 
 
 def sn_conv(cin, cout, k=3):
@@ -43,20 +46,6 @@ def sn_linear(cin, cout):
     nn.init.orthogonal_(lin.weight)
     nn.init.zeros_(lin.bias)
     return sn(lin)
-
-
-def context_block(kind, channels, num_classes=None, ham="nmf", d=None, rank=16, steps=6, grad="one-step"):
-    """The global-context block of either network: Hamburger, self-attention or nothing."""
-    if kind == "ham":
-        return Hamburger(channels, ham=ham, version="gan", d=d, rank=rank, steps=steps, grad=grad,
-                         num_classes=num_classes)
-    if kind == "sa":
-        block = SelfAttention2d(channels, gamma_init=0.0)
-        block.qkv, block.proj = sn(block.qkv), sn(block.proj)
-        return block
-    if kind == "none":
-        return None
-    raise ValueError(f"block must be one of {BLOCKS}, got {kind!r}")
 
 
 # ---------------------------------------------------------------------------
@@ -101,7 +90,7 @@ class Generator(nn.Module):
             raise ValueError(f"generator block_res={block_res} must be one of {resolutions}")
         self.block_index = resolutions.index(block_res) if block != "none" else None
         c = channels[self.block_index + 1] if block != "none" else None
-        self.context = context_block(block, c, num_classes=num_classes, **ham_kw)
+        self.context = context_block(block, c, num_classes=num_classes, **{**GAN_HAM, **ham_kw})
         self.bn = nn.BatchNorm2d(channels[-1])
         self.to_rgb = sn_conv(channels[-1], img_channels)
 
@@ -172,7 +161,7 @@ class Discriminator(nn.Module):
             raise ValueError(f"discriminator block_res={block_res} must be one of {resolutions}")
         self.block_index = resolutions.index(block_res) if block != "none" else None
         c = channels[self.block_index] if block != "none" else None
-        self.context = context_block(block, c, **ham_kw)
+        self.context = context_block(block, c, **{**GAN_HAM, **ham_kw})
         self.linear = sn_linear(channels[-1], 1)
         embed = nn.Embedding(num_classes, channels[-1])
         nn.init.orthogonal_(embed.weight)                   # before sn: its power iteration needs the final weight

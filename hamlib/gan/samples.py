@@ -2,7 +2,7 @@
 
 The tensor functions (`class_grid`, `interpolate`, `latent_walk`) are deterministic given a
 seed and return images in [-1, 1]; the `plot_*` and `draw_*` functions return matplotlib figures.
-`draw_class_latent` is notebook 07's widget callback: a class and a position on a latent path.
+`draw_class_latent` is a widget callback: a class and a position on a latent path.
 """
 
 from __future__ import annotations

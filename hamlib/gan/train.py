@@ -2,13 +2,15 @@
 
     python -m hamlib.gan.train --config quick --set out_dir=runs/ham          # CPU, offline digits
     python -m hamlib.gan.train --config quick --set out_dir=runs/ham --resume # continue from runs/ham/last.pt
-    python -m hamlib.gan.train --config quick --set block=sa --set steps=2000 --set out_dir=runs/sa
+    python -m hamlib.gan.train --config quick --set block=attention --set steps=2000 --set out_dir=runs/attn
     python -m hamlib.gan.train --config cifar10 --set data_root=/data/cifar-10-batches-py --compile
     torchrun --nproc_per_node 8 -m hamlib.gan.train --config imagenet128_baby --set data_root=/data/imagenet/train
 
 A run writes <out_dir>/last.pt (every ckpt_every steps and when it stops) and <out_dir>/log.csv;
-with --resume it continues from last.pt and ends where an uninterrupted run would. The idiom
-(configs, --set, checkpoint, resume, stop_after, timing) is HamNet's too: see hamlib/train.py.
+with --resume it continues from last.pt and ends where an uninterrupted run would (it refuses a
+changed config unless --allow-change FIELD names the field). Every field is checked when the
+config is built (`GANConfig.validate`). The idiom (configs, --set, checkpoint, resume,
+stop_after, timing) is HamNet's too: see hamlib/runtime.py.
 The recipe is the HamGAN paper's (Geng et al., ICLR 2021): one D step per G step, lr G 1e-4 / D 4e-4,
 Adam betas (0, 0.999), samples from an exponential moving average of G's weights.
 """
@@ -25,9 +27,13 @@ import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 
-from ..runtime import (CSVLogger, StepBatches, StepClock, cleanup_distributed, config_from_args, config_parser,
-                     is_main_process, load_checkpoint, named_config, pick_device, progress_bar, save_checkpoint,
-                     seed_everything, setup_distributed)
+from ..context import CONTEXTS
+from ..grad import canonical_grad
+from ..md import SOLVERS
+from ..runtime import (CSVLogger, StepBatches, StepClock, check_fields, check_resume, cleanup_distributed,
+                       config_from_args, config_parser, device_name, field_names, flag, integer, is_main_process,
+                       load_checkpoint, named_config, number, one_of, pick_device, progress_bar, save_checkpoint,
+                       seed_everything, sequence, setup_distributed, temporary, text)
 from .data import dataset_from_config
 from .metrics import fid_and_is
 from .model import Discriminator, Generator, d_hinge_loss, ema_update, g_hinge_loss
@@ -47,7 +53,7 @@ class GANConfig:
     z_dim: int = 64
     g_channels: tuple = (32, 32, 16)    # at 4 x 4, then after each up-sampling block
     d_channels: tuple = (16, 32)         # after each down-sampling block
-    block: str = "ham"                  # "ham", "sa" or "none"
+    block: str = "ham"                  # one of hamlib.context.CONTEXTS: "ham", "attention", "none", ...
     g_block_res: int = 8                # where the context block sits in G ...
     d_block_res: int = 8                # ... and in D
     ham: str = "nmf"
@@ -80,6 +86,42 @@ class GANConfig:
     workers: int = 0
     compile: bool = False               # train G and D through torch.compile (--compile)
     progress: bool = True               # tqdm bar (also off with TQDM_DISABLE=1)
+    allow_change: tuple = ()            # resume: fields that may differ from the checkpoint's (--allow-change)
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> "GANConfig":
+        """Check every field (ValueError naming the field, its value and what is allowed); returns self."""
+        check_fields(self, {
+            "data": one_of(("digits", "cifar10", "folder")), "data_root": text(optional=True),
+            "resolution": integer(4), "img_channels": integer(1), "num_classes": integer(1), "z_dim": integer(1),
+            "g_channels": sequence(integer(1)), "d_channels": sequence(integer(1)), "block": one_of(CONTEXTS),
+            "g_block_res": integer(1), "d_block_res": integer(1), "ham": one_of(tuple(SOLVERS)),
+            "g_ham_d": integer(1, optional=True), "g_ham_rank": integer(1), "d_ham_d": integer(1, optional=True),
+            "d_ham_rank": integer(1), "ham_steps": integer(0), "ham_grad": gradient_mode(),
+            "batch_size": integer(1), "steps": integer(0), "lr_g": number(0, lo_open=True),
+            "lr_d": number(0, lo_open=True), "beta1": number(0, 1, hi_open=True), "beta2": number(0, 1, hi_open=True),
+            "ema_decay": number(0, 1), "ema_start": integer(0), "amp": flag(), "seed": integer(0, 2 ** 32 - 1),
+            "out_dir": text(optional=True), "ckpt_every": integer(0), "stop_after": integer(0, optional=True),
+            "resume": flag(), "log_every": integer(1), "eval_every": integer(0), "eval_samples": integer(1),
+            "device": device_name(), "workers": integer(0), "compile": flag(), "progress": flag(),
+            "allow_change": sequence(text(), min_len=0)})
+        names = field_names(self)
+        for name in self.allow_change:
+            if name not in names:
+                raise ValueError(f"GANConfig.allow_change names {name!r}, which is no field of GANConfig")
+        return self
+
+
+def gradient_mode():
+    """A rule: what `hamlib.grad.canonical_grad` accepts."""
+    def ok(v):
+        try:
+            return canonical_grad(v) is not None
+        except ValueError:
+            return False
+    return ok, "a gradient mode of hamlib.grad.GRAD_MODES or a number of steps (an int >= 0)"
 
 
 # ---------------------------------------------------------------------------
@@ -102,12 +144,10 @@ def digits32() -> GANConfig:
 
 
 def digits32_cpu() -> GANConfig:
-    """digits32's architecture (32 x 32, block at 16 x 16 in both networks) narrowed for one CPU
-    thread (digits32 takes about 1.9 s per step there): 0.19 s (Hamburger) to 0.27 s (attention)
-    per step on one thread of a 2-core machine beside two other training processes, about 10
-    minutes per model. The shipped checkpoints (hamlib.experiments.gan_checkpoints) took longer
-    because more jobs shared that machine (their manifest records the wall times). The quick
-    config's doubled learning rates and short EMA, for 2000 steps."""
+    """digits32's architecture (32 x 32, block at 16 x 16 in both networks) narrowed to train on one
+    CPU thread: the config of the shipped generators (notebooks/course/gan_checkpoints.py; their
+    manifest records the wall times). The quick config's doubled learning rates and short EMA,
+    for 2000 steps."""
     return GANConfig(resolution=32, z_dim=64, g_channels=(64, 64, 32, 16), d_channels=(16, 32, 64),
                      g_block_res=16, d_block_res=16, g_ham_rank=8, d_ham_rank=8, batch_size=32, steps=2000,
                      lr_g=2e-4, lr_d=8e-4, ema_decay=0.995, ema_start=200, eval_every=500, eval_samples=1000)
@@ -142,7 +182,7 @@ CONFIGS = {"quick": quick, "digits32": digits32, "digits32_cpu": digits32_cpu, "
 
 
 def get_config(name: str = "quick", **overrides) -> GANConfig:
-    """A named config with field overrides, e.g. get_config("quick", block="sa", steps=200)."""
+    """A named config with field overrides, e.g. get_config("quick", block="attention", steps=200)."""
     return named_config(CONFIGS, name, **overrides)
 
 
@@ -160,6 +200,49 @@ def build_models(cfg: GANConfig):
     return G, D
 
 
+def build_optimizers(G, D, cfg: GANConfig):
+    """(Adam for G, Adam for D): the config's learning rates and betas."""
+    betas = (cfg.beta1, cfg.beta2)
+    return (torch.optim.Adam(G.parameters(), cfg.lr_g, betas=betas),
+            torch.optim.Adam(D.parameters(), cfg.lr_d, betas=betas))
+
+
+def train_step(Gm, Dm, opt_g, opt_d, scaler_g, scaler_d, x_real, y_real, z_dim: int, num_classes: int,
+               amp: bool = False):
+    """One D step, then one G step, on a batch of real images x_real (B, C, R, R) with labels
+    y_real (B,): D's hinge loss on real and fresh fake images in one forward (DDP-friendly), G's
+    hinge loss on other fresh samples; autocast when amp, backward through the gradient scalers.
+    Noise and fake labels are drawn from the global RNG on x_real's device. Returns (loss_d,
+    loss_g), 0-d and detached. The EMA update of G is the caller's (`ema_update`)."""
+    B, device = x_real.shape[0], x_real.device
+    z = torch.randn(B, z_dim, device=device)
+    y_fake = torch.randint(num_classes, (B,), device=device)
+    with torch.autocast(device.type, enabled=amp):
+        with torch.no_grad():
+            x_fake = Gm(z, y_fake)
+        scores = Dm(torch.cat([x_real, x_fake.to(x_real.dtype)]), torch.cat([y_real, y_fake]))
+        loss_d = d_hinge_loss(*scores.float().chunk(2))
+    opt_d.zero_grad(set_to_none=True)
+    scaler_d.scale(loss_d).backward()
+    scaler_d.step(opt_d)
+    scaler_d.update()
+    z = torch.randn(B, z_dim, device=device)
+    y_fake = torch.randint(num_classes, (B,), device=device)
+    with torch.autocast(device.type, enabled=amp):
+        loss_g = g_hinge_loss(Dm(Gm(z, y_fake), y_fake).float())
+    opt_g.zero_grad(set_to_none=True)
+    scaler_g.scale(loss_g).backward()
+    scaler_g.step(opt_g)
+    scaler_g.update()
+    return loss_d.detach(), loss_g.detach()
+
+
+# fields a resumed run may change without --allow-change: where and how it runs, and how long (the
+# schedule does not depend on steps); not what each step computes
+RESUME_FREE = ("resume", "stop_after", "steps", "log_every", "ckpt_every", "eval_every", "progress", "workers",
+               "device", "compile", "out_dir", "allow_change")
+
+
 def train(cfg: GANConfig, dataset=None, extractor=None, real_stats=None) -> dict:
     """Train (or resume) G and D. Returns {"G", "D", "G_ema", "history", "step", "seconds",
     "seconds_per_step"}: history holds one {"step", "fid", "is", "seconds"} per evaluation,
@@ -169,8 +252,11 @@ def train(cfg: GANConfig, dataset=None, extractor=None, real_stats=None) -> dict
     dataset: defaults to the config's data. extractor + real_stats (mu, Sigma of real
     features): FID and IS of the EMA generator every eval_every steps (and at step 0).
     Under torchrun every process trains on its share of each batch; rank 0 evaluates,
-    logs and writes checkpoints.
+    logs and writes checkpoints. Every check (config, device, checkpoint, labels' range) runs
+    before the first step; an evaluation on a checkpoint step comes after a checkpoint, so a
+    failing evaluation loses no training (a resumed run evaluates first).
     """
+    cfg.validate()
     rank, world, device = setup_distributed(pick_device(cfg.device) if cfg.device else None)
     main = is_main_process()
     seed_everything(cfg.seed)
@@ -179,37 +265,39 @@ def train(cfg: GANConfig, dataset=None, extractor=None, real_stats=None) -> dict
     G, D = build_models(cfg)
     G, D = G.to(device), D.to(device)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
-    betas = (cfg.beta1, cfg.beta2)
-    opt_g = torch.optim.Adam(G.parameters(), cfg.lr_g, betas=betas)
-    opt_d = torch.optim.Adam(D.parameters(), cfg.lr_d, betas=betas)
+    opt_g, opt_d = build_optimizers(G, D, cfg)
     use_amp = cfg.amp and device.type == "cuda"
     scaler_g = torch.amp.GradScaler(device.type, enabled=use_amp)
     scaler_d = torch.amp.GradScaler(device.type, enabled=use_amp)
 
-    start, history, seconds = 0, [], 0.0
+    start, history, seconds, pending = 0, [], 0.0, None
     ckpt = Path(cfg.out_dir) / "last.pt" if cfg.out_dir else None
-    if cfg.resume and ckpt is not None and ckpt.is_file():
+    if main and ckpt is not None:
+        temporary(ckpt).unlink(missing_ok=True)   # left by a process killed while writing
+    resumed = cfg.resume and ckpt is not None and ckpt.is_file()
+    if resumed:
         state = load_checkpoint(ckpt, map_location=device)   # also restores the RNG states
+        check_resume(state, cfg, ckpt, RESUME_FREE)
         for obj, key in ((G, "G"), (D, "D"), (G_ema, "G_ema"), (opt_g, "opt_g"), (opt_d, "opt_d"),
                          (scaler_g, "scaler_g"), (scaler_d, "scaler_d")):
             obj.load_state_dict(state[key])
         start, history, seconds = state["step"], state["history"], state["seconds"]
+        pending = state.get("pending")                 # the step's evaluation and log row still to do
         log.info("resumed from %s at step %d", ckpt, start)
     logger = None
     if main and ckpt is not None:
         logger = CSVLogger(ckpt.parent / "log.csv", ["step", "loss_d", "loss_g", "fid", "is", "seconds"],
-                           resume_step=start)
+                           resume_step=(start - 1 if pending else start) if resumed else None)
 
     Gm, Dm = (DDP(G), DDP(D)) if world > 1 else (G, D)
     if cfg.compile:                                  # trains; EMA, evaluation and checkpoints use G, D
         Gm, Dm = torch.compile(Gm), torch.compile(Dm)
-    stop = cfg.steps if cfg.stop_after is None else min(cfg.steps, cfg.stop_after)
+    stop = cfg.steps if cfg.stop_after is None else max(start, min(cfg.steps, cfg.stop_after))
     sampler = StepBatches(len(dataset), cfg.batch_size, cfg.seed, start=start, stop=stop, rank=rank, world=world)
     # its own generator: a DataLoader otherwise draws a worker seed from the global RNG, which
     # would shift every later random draw of a resumed run
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.workers,
                         generator=torch.Generator().manual_seed(cfg.seed + start))
-    B = cfg.batch_size // world
 
     def evaluate(at):
         if extractor is None or not main:
@@ -219,52 +307,49 @@ def train(cfg: GANConfig, dataset=None, extractor=None, real_stats=None) -> dict
         history.append({"step": at, **m, "seconds": clock.seconds})
         return m
 
-    def checkpoint(step):
+    def checkpoint(step, pending=None):
         if main and ckpt is not None:
             save_checkpoint(ckpt, G=G.state_dict(), D=D.state_dict(), G_ema=G_ema.state_dict(),
                             opt_g=opt_g.state_dict(), opt_d=opt_d.state_dict(), scaler_g=scaler_g.state_dict(),
                             scaler_d=scaler_d.state_dict(), step=step, history=history, seconds=clock.seconds,
-                            config=dataclasses.asdict(cfg))
+                            config=dataclasses.asdict(cfg), pending=pending)
+
+    def finish(done, make_row):
+        """Step `done`'s bookkeeping: evaluation when due, the log row (make_row(), called only
+        when needed: it reads the losses off the device), the checkpoint when due."""
+        evaluated = bool(cfg.eval_every) and (done % cfg.eval_every == 0 or done == cfg.steps)
+        due = (cfg.ckpt_every and done % cfg.ckpt_every == 0) or done == stop
+        if evaluated and due:
+            checkpoint(done, pending=make_row())  # the trained weights are safe before the evaluation
+        m = evaluate(done) if evaluated else {}
+        if main and (m or done % cfg.log_every == 0 or done == stop):
+            row = make_row()
+            bar.set_postfix(loss_d=row["loss_d"], loss_g=row["loss_g"], refresh=False)
+            if logger is not None:
+                logger.log(**row, fid=m.get("fid", ""), **{"is": m.get("is", "")})
+        if due:
+            checkpoint(done)
 
     clock, done = StepClock(seconds), start
     if start == 0 and cfg.eval_every:
         evaluate(0)
     bar = progress_bar(start, stop, main and cfg.progress)
+    if pending:
+        finish(start, lambda: pending)
     for step, (x_real, y_real) in enumerate(loader, start=start):
+        if y_real.min() < 0 or y_real.max() >= cfg.num_classes:           # on the host: no device sync
+            bad = y_real[(y_real < 0) | (y_real >= cfg.num_classes)][0]
+            raise ValueError(f"step {step + 1}: the training batch holds label {int(bad)}, but num_classes="
+                             f"{cfg.num_classes} (labels must be 0..{cfg.num_classes - 1})")
         with clock.step():
             x_real, y_real = x_real.to(device, non_blocking=True), y_real.to(device, non_blocking=True)
-            # --- D step: hinge loss on real and fake images, one forward for both (DDP-friendly) ---
-            z = torch.randn(B, cfg.z_dim, device=device)
-            y_fake = torch.randint(cfg.num_classes, (B,), device=device)
-            with torch.autocast(device.type, enabled=use_amp):
-                with torch.no_grad():
-                    x_fake = Gm(z, y_fake)
-                scores = Dm(torch.cat([x_real, x_fake.to(x_real.dtype)]), torch.cat([y_real, y_fake]))
-                loss_d = d_hinge_loss(*scores.float().chunk(2))
-            opt_d.zero_grad(set_to_none=True)
-            scaler_d.scale(loss_d).backward()
-            scaler_d.step(opt_d)
-            scaler_d.update()
-            # --- G step: fool D on fresh samples ---
-            z = torch.randn(B, cfg.z_dim, device=device)
-            y_fake = torch.randint(cfg.num_classes, (B,), device=device)
-            with torch.autocast(device.type, enabled=use_amp):
-                loss_g = g_hinge_loss(Dm(Gm(z, y_fake), y_fake).float())
-            opt_g.zero_grad(set_to_none=True)
-            scaler_g.scale(loss_g).backward()
-            scaler_g.step(opt_g)
-            scaler_g.update()
+            loss_d, loss_g = train_step(Gm, Dm, opt_g, opt_d, scaler_g, scaler_d, x_real, y_real, cfg.z_dim,
+                                        cfg.num_classes, use_amp)
             ema_update(G_ema, G, cfg.ema_decay if step >= cfg.ema_start else 0.0)
         done = step + 1
-        m = evaluate(done) if cfg.eval_every and (done % cfg.eval_every == 0 or done == cfg.steps) else {}
-        if main and (m or done % cfg.log_every == 0 or done == stop):
-            bar.set_postfix(loss_d=f"{loss_d.item():.3f}", loss_g=f"{loss_g.item():.3f}", refresh=False)
-            if logger is not None:
-                logger.log(step=done, loss_d=f"{loss_d.item():.4f}", loss_g=f"{loss_g.item():.4f}",
-                           fid=m.get("fid", ""), seconds=round(clock.seconds, 3), **{"is": m.get("is", "")})
+        finish(done, lambda: dict(step=done, loss_d=f"{loss_d.item():.4f}", loss_g=f"{loss_g.item():.4f}",
+                                  seconds=round(clock.seconds, 3)))
         bar.update(1)
-        if (cfg.ckpt_every and done % cfg.ckpt_every == 0) or done == stop:
-            checkpoint(done)
     bar.close()
     cleanup_distributed()
     return {"G": G, "D": D, "G_ema": G_ema, "history": history, "step": done, "seconds": clock.seconds,

@@ -1,18 +1,15 @@
 """HamNet: semantic segmentation with a Hamburger head (the paper's reference recipe).
 
 backbone.py  dilated ResNet-50/101 with a deep stem, a tiny ResNet for CPUs, ImageNet loader
-heads.py     HamNet head, Light-Ham head, and the swappable context blocks
+heads.py     HamNet head and Light-Ham head, each around a swappable context block
 model.py     backbone + head + upsampling, built from a ModelConfig
 synthetic.py the colour-by-legend task: a pixel's class needs global context
 data.py      PASCAL VOC 2012 / SBD trainaug, the reference's augmentation
 metrics.py   confusion matrix, mIoU, single-scale and MSFlip prediction, VOC PNGs
 train.py     `python -m hamlib.seg.train --config quick` (import hamlib.seg.train for TrainConfig, train)
-grad_table.py  `python -m hamlib.seg.grad_table`: the published name of the experiment driver
-             `hamlib.experiments.grad_table` (an entry point only; nothing here imports it)
 
-The experiments run on this package (every head on the legend task, the gradient table)
-live in `hamlib.experiments`, their pictures in `hamlib.viz.segmentation`: hamlib.seg
-never imports either.
+The context blocks the heads hold come from `hamlib.context`. Experiments on this package are
+scripts outside it; hamlib.seg imports neither them nor hamlib.gan.
 """
 
 from .backbone import ResNet, load_pretrained, resnet50, resnet101, resnet_tiny

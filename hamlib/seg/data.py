@@ -7,6 +7,10 @@ Layout read (what data/prepare_voc.py builds; `root` is the VOC2012 folder):
     root/SegmentationClassAug/<id>.png      trainaug labels (SBD converted + VOC train)
     root/ImageSets/Segmentation/{train,val,trainval,test,trainaug}.txt
 
+Files are checked as they are read: an empty split list, an unreadable (e.g. truncated) image
+and a label value outside 0..20 and 255 (ids 21..254, or a 16-bit PNG's larger values) are
+errors naming the file.
+
 Training augmentation (the paper's reference recipe): random scale from {0.5, 0.75, ..., 2.0},
 pad to the crop (image 0 after normalisation = the mean colour, label 255), random crop,
 random horizontal flip, ImageNet mean/std. Every random choice comes from a generator
@@ -72,6 +76,17 @@ def eval_transform(img, lab, g=None):
     return normalise(img), lab
 
 
+def open_image(path):
+    """PIL image of `path`, decoded; a truncated, corrupt or non-image file is an OSError naming it."""
+    from PIL import Image
+    try:
+        im = Image.open(path)
+        im.load()
+    except (OSError, SyntaxError) as e:                       # PIL's errors for broken files
+        raise OSError(f"cannot read {path}: {e}") from e
+    return im
+
+
 class VOCSegmentation(torch.utils.data.Dataset):
     """VOC 2012 segmentation split ("train", "val", "trainval", "trainaug", "test").
 
@@ -88,6 +103,8 @@ class VOCSegmentation(torch.utils.data.Dataset):
         if not lst.is_file():
             raise FileNotFoundError(f"split list {lst} not found (split {split!r}; see data/README.md)")
         self.ids = [line.split()[0] for line in lst.read_text().splitlines() if line.strip()]
+        if not self.ids:
+            raise ValueError(f"split list {lst} is empty (split {split!r} needs one image id per line)")
         self.split, self.transform = split, transform
         self.label_dir = self.root / ("SegmentationClassAug" if split == "trainaug" else "SegmentationClass")
         self.num_classes = len(VOC_CLASSES)
@@ -96,19 +113,15 @@ class VOCSegmentation(torch.utils.data.Dataset):
         return len(self.ids)
 
     def read(self, i):
-        """Raw (image (3, H, W) uint8, label (H, W) int64)."""
-        from PIL import Image
+        """Raw (image (3, H, W) uint8, label (H, W) int64 in 0..num_classes-1 or IGNORE)."""
         name = self.ids[i]
         img_path = self.root / "JPEGImages" / f"{name}.jpg"
         if not img_path.is_file():
             raise FileNotFoundError(f"image {img_path} listed in {self.split}.txt is missing")
-        img = torch.from_numpy(np.array(Image.open(img_path).convert("RGB"))).permute(2, 0, 1).contiguous()
+        img = torch.from_numpy(np.array(open_image(img_path).convert("RGB"))).permute(2, 0, 1).contiguous()
         lab_path = self.label_dir / f"{name}.png"
         if lab_path.is_file():
-            lab = np.array(Image.open(lab_path))              # palette PNG: the indices themselves
-            if lab.ndim != 2:
-                raise ValueError(f"label {lab_path} must be a single-channel (palette) PNG, got shape {lab.shape}")
-            lab = torch.from_numpy(lab.astype(np.int64))
+            lab = torch.from_numpy(self.read_label(lab_path))
         elif self.split == "test":
             lab = torch.full(img.shape[1:], IGNORE, dtype=torch.int64)
         else:
@@ -116,6 +129,20 @@ class VOCSegmentation(torch.utils.data.Dataset):
         if lab.shape != img.shape[1:]:
             raise ValueError(f"{name}: label {tuple(lab.shape)} and image {tuple(img.shape[1:])} sizes differ")
         return img, lab
+
+    def read_label(self, path) -> np.ndarray:
+        """A label PNG -> (H, W) int64; every value must be a class id or IGNORE."""
+        im = open_image(path)
+        lab = np.asarray(im).astype(np.int64)                 # palette PNG: the indices themselves
+        if lab.ndim != 2:
+            raise ValueError(f"label {path} must be a single-channel (palette) PNG, got shape {lab.shape}")
+        bad = ((lab < 0) | (lab >= self.num_classes)) & (lab != IGNORE)
+        if bad.any():
+            r, c = np.argwhere(bad)[0]
+            kind = "" if im.mode in ("P", "L") else f"; the file is mode {im.mode}, VOC labels are 8-bit PNGs"
+            raise ValueError(f"label {path} holds value {lab[r, c]} at row {r}, column {c} ({int(bad.sum())} "
+                             f"pixels outside 0..{self.num_classes - 1} and {IGNORE} = ignore){kind}")
+        return lab
 
     def __getitem__(self, item):
         i, seed = item if isinstance(item, tuple) else (item, 0)

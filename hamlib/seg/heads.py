@@ -7,12 +7,10 @@ HamNet head (the paper's reference recipe), on the last backbone map (B, 2048, H
     align    3x3 ConvBNReLU 512 -> 256
     Dropout2d(0.1), 1x1 conv 256 -> classes                         (upsampling: model.py)
 
-The context block is what the notebook compares: "ham" (any solver, version, gradient
-mode), "none" (identity: the same head without global context), "attention"
-(`hamlib.SelfAttention2d` in the Hamburger's template: out = ReLU(x + norm(O(attn))), the
-residual, norm and ReLU of a Hamburger), "attention-plain" (the same attention as
-x + gamma * O(attn), no norm, no ReLU: the paper's self-attention row) or "pool" (global average pooling: each position gets a
-learned projection of the image mean, the cheapest global context there is).
+The context block is what the notebooks compare: any of `hamlib.context.CONTEXTS` ("ham" with
+any solver, version and gradient mode, "none", "attention", "attention-plain", "pool"), built
+by `hamlib.context_block` with the head's norm, in the template of the head's Hamburger version
+(HamNet: v2, Light-Ham: v1).
 """
 
 from __future__ import annotations
@@ -23,45 +21,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..attention import SelfAttention2d
-from ..ham import Hamburger
+from ..context import context_block
 from ..layers import ConvNormAct, reference_init
-
-CONTEXTS = ("ham", "none", "attention", "attention-plain", "pool")
-
-
-class PoolContext(nn.Module):
-    """out = ReLU(x + W mean_N(x)): every position sees the same global summary."""
-
-    def __init__(self, channels):
-        super().__init__()
-        self.proj = nn.Conv2d(channels, channels, 1)
-
-    def forward(self, x):
-        return F.relu(x + self.proj(x.mean(dim=(2, 3), keepdim=True)))   # (B, C, 1, 1) broadcast
-
-
-def make_context(kind: str, channels: int, ham_kw: dict | None = None) -> nn.Module:
-    """The global-context block of a head. ham_kw goes to `hamlib.Hamburger` (ham, version, rank, ...);
-    its "norm" is also the attention's (the same template for both)."""
-    ham_kw = ham_kw or {}
-    if kind == "ham":
-        return Hamburger(channels, **ham_kw)
-    if kind == "none":
-        return nn.Identity()
-    if kind == "attention":
-        return SelfAttention2d(channels, norm=ham_kw.get("norm", "bn"))
-    if kind == "attention-plain":
-        return SelfAttention2d(channels)
-    if kind == "pool":
-        return PoolContext(channels)
-    raise ValueError(f"context must be one of {CONTEXTS}, got {kind!r}")
-
 
 @dataclass
 class HeadConfig:
     kind: str = "hamnet"          # "hamnet" or "lightham"
-    context: str = "ham"          # see CONTEXTS
+    context: str = "ham"          # one of hamlib.context.CONTEXTS
     channels: int = 512           # squeeze width = the context block's C (HamNet: 512)
     align_channels: int = 256     # HamNet: 256
     kernel: int = 3               # squeeze/align kernel (HamNet: 3; 1 keeps the receptive field small)
@@ -77,7 +43,7 @@ class HamNetHead(nn.Module):
         super().__init__()
         C = cfg.channels
         self.squeeze = ConvNormAct(in_channels[-1], C, cfg.kernel, norm=cfg.norm)
-        self.context = make_context(cfg.context, C, {"version": "v2", **cfg.ham, "norm": cfg.norm})
+        self.context = context_block(cfg.context, C, **{"version": "v2", **cfg.ham, "norm": cfg.norm})
         self.align = ConvNormAct(C, cfg.align_channels, cfg.kernel, norm=cfg.norm)
         self.dropout = nn.Dropout2d(cfg.dropout)
         self.classifier = nn.Conv2d(cfg.align_channels, num_classes, 1)
@@ -102,7 +68,7 @@ class LightHamHead(nn.Module):
         self.in_index = list(range(1, len(in_channels))) if len(in_channels) > 1 else [0]
         cin = sum(in_channels[i] for i in self.in_index)
         self.squeeze = ConvNormAct(cin, cfg.channels, 1, norm=cfg.norm)
-        self.context = make_context(cfg.context, cfg.channels, {"version": "v1", **cfg.ham, "norm": cfg.norm})
+        self.context = context_block(cfg.context, cfg.channels, **{"version": "v1", **cfg.ham, "norm": cfg.norm})
         self.align = ConvNormAct(cfg.channels, cfg.align_channels, 1, norm=cfg.norm)
         self.dropout = nn.Dropout2d(cfg.dropout)
         self.classifier = nn.Conv2d(cfg.align_channels, num_classes, 1)

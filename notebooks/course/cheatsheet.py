@@ -4,32 +4,30 @@
   autograd sees, whether the gradient crosses pixels, and whether backward memory and time
   grow with K: all read off the plan (at K and at 2K), nothing typed in by hand.
   `modes_markdown(rows, measured, cross)` adds measured columns (rows of
-  `hamlib.viz.gradients.gradient_vs_K` and each mode's largest cross-pixel Jacobian entry).
-- `canonical_head(name)`: a head name of `hamlib.experiments.legend` with the solver's default
+  `gradients.gradient_vs_K` and each mode's largest cross-pixel Jacobian entry,
+  `hamlib.analysis.cross_pixel_max`).
+- `canonical_head(name)`: a head name (`legend.head_spec`) with the solver's default
   gradient filled in ("nmf default" and "nmf" -> "nmf bptt"), so that checkpoints named
   either way are grouped together.
 - `seg_results(manifest, task)`: mean and spread over seeds of the validation mIoU
   (`val.stored.miou`, the metric of the stored weights) and legend accuracy of each head of a
-  task in a checkpoint manifest (`hamlib.experiments.checkpoints.read_manifest()`).
+  task in a checkpoint manifest (`checkpoints.read_manifest()`).
 - `reproduction_rows(manifest, macs, measured)`: the paper's claims, its numbers beside ours and
-  a verdict (`seg_rows(manifest)`: the segmentation ones alone); `reproduction_markdown(rows)` as a
-  Markdown table.
+  a verdict (`seg_rows(manifest)`: the segmentation ones alone; a comparison of two heads is
+  `legend.verdict`'s rule); `reproduction_markdown(rows)` as a Markdown table.
 
-The paper's numbers are those of /work/shared/HAMBURGER.md: the VOC ablation (one-step vs BPTT
-per solver, PASCAL VOC val mIoU), VOC test mIoU, ImageNet-128 FID; its efficiency table is
-`hamlib.experiments.efficiency.PAPER_EFFICIENCY`.
+The paper's numbers are those of its tables: the VOC ablation (one-step vs BPTT per solver,
+PASCAL VOC val mIoU), VOC test mIoU, ImageNet-128 FID; its efficiency table is
+`efficiency.PAPER_EFFICIENCY`.
 """
 
 from __future__ import annotations
-
-import math
-import statistics
 
 from hamlib.grad import GradPlan, grad_plan
 from hamlib.md import SOLVERS
 from hamlib.measure import markdown_table
 from .efficiency import PAPER_EFFICIENCY
-from .legend import head_spec
+from .legend import _mean_std, head_spec, verdict
 
 # ---------------------------------------------------------------------------
 # The paper's numbers (Geng et al., ICLR 2021)
@@ -42,7 +40,7 @@ PAPER_VOC_TEST = {"HamNet": 85.9, "DANet": 82.6, "PSPNet": 82.6, "EncNet": 82.9,
 # ImageNet 128 x 128, FID (lower is better)
 PAPER_GAN_FID = {"SAGAN": 18.28, "HamGAN-baby": 16.05, "HamGAN-strong": 14.77}
 
-TASKS = {"legend1": "one-colour legend", "legend2": "two-colour legend"}
+TASKS = ("legend1", "legend2")  # the segmentation tasks whose checkpoints the tables read
 
 # ---------------------------------------------------------------------------
 # Gradient modes, read off their plans
@@ -125,13 +123,6 @@ def canonical_head(name: str) -> str:
     return " ".join([solver, str(grad)] + [f"{k}={v}" for k, v in sorted(ham.items())])
 
 
-def _mean_std(xs):
-    xs = [x for x in xs if x is not None and not math.isnan(x)]
-    if not xs:
-        return float("nan"), float("nan")
-    return statistics.fmean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
-
-
 def seg_results(manifest: dict, task: str) -> dict:
     """canonical head -> dict(miou, miou_std, ctx_acc, seeds) over the HamNet records of a task
     (metrics of the stored weights on the validation set, `val.stored`)."""
@@ -143,8 +134,8 @@ def seg_results(manifest: dict, task: str) -> dict:
     for head, recs in sorted(groups.items()):
         recs = sorted(recs, key=lambda r: r["seed"])
         m, s = _mean_std([r["val"]["stored"]["miou"] for r in recs])
-        out[head] = dict(miou=m, miou_std=s, ctx_acc=_mean_std([r["val"]["stored"].get("ctx_acc") for r in recs])[0],
-                         seeds=[r["seed"] for r in recs])
+        ctx = [r["val"]["stored"]["ctx_acc"] for r in recs if r["val"]["stored"].get("ctx_acc") is not None]
+        out[head] = dict(miou=m, miou_std=s, ctx_acc=_mean_std(ctx)[0], seeds=[r["seed"] for r in recs])
     return out
 
 
@@ -153,14 +144,12 @@ def seg_results(manifest: dict, task: str) -> dict:
 # ---------------------------------------------------------------------------
 
 
-def compare(a: dict, b: dict) -> str:
-    """'holds' if a's mean mIoU is above b's by more than the sum of their seed standard deviations
-    (the rule of `hamlib.experiments.legend.verdict`), 'reversed' if below by more, else
-    'tie (within the seeds' spread)'. A head with one seed has no spread."""
-    diff, spread = a["miou"] - b["miou"], a["miou_std"] + b["miou_std"]
-    if abs(diff) <= spread:
-        return "tie (within the seeds' spread)"
-    return "holds" if diff > 0 else "reversed"
+def claim_verdict(res: dict, a: str, b: str) -> str:
+    """The claim "a beats b" on `seg_results` rows, by `legend.verdict`'s rule (a difference counts
+    only beyond the sum of the seeds' standard deviations): 'holds', 'reversed' or
+    'tie (within the seeds' spread)'."""
+    v = verdict(res, a, b)
+    return "tie (within the seeds' spread)" if v == "tie" else ("holds" if v == f"{a} > {b}" else "reversed")
 
 
 def _fmt(r: dict) -> str:
@@ -174,15 +163,15 @@ def seg_rows(manifest: dict) -> list[dict]:
     Hamburger head against self-attention, pooling and no context. A head missing from the manifest
     gives a row "not tested here"."""
     rows = []
-    tasks = [t for t in TASKS if any(r.get("kind") == "hamnet" and r.get("task") == t
-                                     for r in manifest.get("files", {}).values())]
+    tasks = sorted({r["task"] for r in manifest.get("files", {}).values()
+                    if r.get("kind") == "hamnet" and r.get("task") in TASKS})
     for task in tasks:
-        res, where = seg_results(manifest, task), f"checkpoints, {TASKS[task]}"
+        res, where = seg_results(manifest, task), f"checkpoints, task {task}"
 
         def pair(claim, paper, a, b, note=""):
             if a in res and b in res:
                 rows.append(dict(claim=claim, paper=paper, ours=f"{note}{a} {_fmt(res[a])} vs {b} {_fmt(res[b])}",
-                                 verdict=compare(res[a], res[b]), where=where))
+                                 verdict=claim_verdict(res, a, b), where=where))
             else:
                 missing = " and ".join(h for h in (a, b) if h not in res)
                 rows.append(dict(claim=claim, paper=paper, ours=f"{missing}: not among the checkpoints",
@@ -194,7 +183,7 @@ def seg_rows(manifest: dict) -> list[dict]:
         defaults = [f"{k} {SOLVERS[k].default_grad}" for k in ("nmf", "cd", "vq")]
         if all(h in res for h in defaults):
             order = sorted(defaults, key=lambda h: -res[h]["miou"])
-            ok = [compare(res[a], res[b]) for a, b in zip(defaults, defaults[1:])]
+            ok = [claim_verdict(res, a, b) for a, b in zip(defaults, defaults[1:])]
             verdict = "holds" if ok == ["holds", "holds"] else (
                 "reversed" if "reversed" in ok else "tie (within the seeds' spread)")
             rows.append(dict(claim="NMF > CD > VQ", paper=" > ".join(str(PAPER_ABLATION[k][0]) for k in PAPER_ABLATION)

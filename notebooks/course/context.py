@@ -5,13 +5,13 @@
   pre-trained network can be downloaded here).
 - `similarity_attention(channels, scale)`: SelfAttention2d with identity projections,
   so its N x N map is softmax(scale * x_i . x_j / sqrt(d)): attention by feature similarity alone.
-- `nmf_affinity(X, rank, steps)`: the N x N matrix P = C (C^T C)^-1 C^T that NMF's
-  coefficients imply (X P is the best reconstruction with NMF's C; derivation in the
-  notebook), the gram C C^T, and how far NMF's own D C^T is from X P.
-- `ContextPanel` + `query_maps` / `draw_query`: all of these maps, and the measured
-  Jacobian ||d y_i / d x_j|| of the ham, for one query pixel (the widget's callback).
+- `build_panel(name, ...)` -> `ContextPanel`: the image, its features, the attention map,
+  the N x N matrix P = C (C^T C)^-1 C^T that NMF's coefficients imply and its gram C C^T
+  (`hamlib.analysis.nmf_affinity`; derivation in the notebook), and two NMF2D hams.
+- `query_maps` / `draw_query`: all of these maps, and the Jacobian ||d y_i / d x_j|| of
+  each ham (`hamlib.analysis.pixel_jacobian`), for one query pixel (the widget's callback).
 - `draw_cost(rows)`: the cost against resolution. The numbers (`cost_vs_resolution`,
-  `macs_rows`, the paper's `PAPER_EFFICIENCY`) come from `hamlib.experiments.efficiency`.
+  `macs_rows`, the paper's `PAPER_EFFICIENCY`) come from `efficiency`.
 
 Every draw_* returns a `matplotlib.figure.Figure` (no pyplot state).
 """

@@ -1,4 +1,4 @@
-"""Real CNN feature maps without a download: a tiny CNN trained in seconds on scikit-learn's digits (notebook 01).
+"""Real CNN feature maps without a download: a tiny CNN trained in the notebook on scikit-learn's digits (notebook 01).
 
 - `load_digits_tensors()`: the 1797 8x8 digits as (1797, 1, 8, 8) images in [0, 1] and labels.
 - `DigitsCNN`, `train_digits_cnn(DigitsConfig())`: two 3x3 conv + ReLU layers, global

@@ -1,4 +1,4 @@
-"""The blocks side by side, as in the paper's efficiency table (`python -m hamlib.bench`, notebook 04).
+"""The blocks side by side, as in the paper's efficiency table (notebooks 04, 08; CLI: `python -m experiments.bench`).
 
 `run` measures, for one input shape (the CLI's default 1 x 512 x 128 x 128, r = 64,
 K = 6: the paper's efficiency table) and each case, the analytic MACs, parameters,

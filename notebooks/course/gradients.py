@@ -1,25 +1,22 @@
-"""The one-step gradient, measured and drawn (notebook 05).
+"""The one-step gradient's cost and reach, drawn (notebook 05; notebook 08 reuses the measurement).
 
-- `pixel_jacobian(module, x, row, col)`: ||d y_i / d x_j||_F for one query pixel i
-  and every pixel j: which pixels the backward pass lets influence pixel i.
 - `gradient_vs_K(...)`: gradient norm, peak memory (`hamlib.measure.peak_tensor_memory`)
   and backward time of one training step of an NMF2D against the number of steps K,
-  for each gradient mode.
+  for each gradient mode; `draw_gradient_vs_K`.
 - `cost_at_K(K)`, `draw_cost_at_K(rows)`, `k_slider_view(K)`: the same three numbers for
   every mode at one K, as bars (the K slider's callback).
-- `step_jacobian_radius(kind, X)`: the spectral radius of one solver step's Jacobian, the
-  number that decides whether the implicit mode's Neumann series converges;
-  `neumann_partial_norms(kind, X)`: the norms of that series' partial sums, `draw_neumann`.
-- `nmf_scaling_check(X)`: NMF's fixed points come in families (D Lambda, C Lambda^-1); the
-  step's Jacobian has eigenvalue 1 along that direction, and only D C^T is determined.
-- `draw_jacobians`, `draw_gradient_vs_K`, and the marker task's pictures
-  `draw_marker_examples`, `draw_training` (the task itself, its network and training
-  loop: `hamlib.experiments.marker`). Every draw_* returns a `matplotlib.figure.Figure`.
+- `draw_jacobians(maps, row, col)`: maps of ||d y_i / d x_j|| for one query pixel i;
+  `draw_neumann(norms)`: the partial sums of the implicit mode's Neumann series.
+  The numbers they draw are measured by `hamlib.analysis` (`pixel_jacobian`,
+  `step_jacobian_radius`, `neumann_partial_norms`, `nmf_scaling_check`).
+- `draw_marker_examples`, `draw_training`: the marker task's pictures (the task, its
+  network and training loop: `marker`).
+
+Every draw_* returns a `matplotlib.figure.Figure`.
 """
 
 from __future__ import annotations
 
-import copy
 import statistics
 import time
 
@@ -101,8 +98,8 @@ def gradient_vs_K(Ks=(1, 2, 4, 8, 16), modes=("one-step", "bptt"), shape=(2, 64,
 
 def cost_at_K(K, modes=("one-step", "one-step-bases", 2, "implicit", "bptt"), shape=(1, 64, 16, 16), rank=8,
               seed=0, repeats=3):
-    """`gradient_vs_K` at one K: a row per mode (the K slider's measurement; about 0.5 s at K = 32
-    on one CPU thread with the default shape)."""
+    """`gradient_vs_K` at one K: a row per mode (the K slider's measurement; the default shape is
+    small enough for the slider to redraw while it moves)."""
     return gradient_vs_K(Ks=(K,), modes=modes, shape=shape, rank=rank, seed=seed, repeats=repeats)
 
 
@@ -177,7 +174,7 @@ def draw_gradient_vs_K(rows):
 
 
 # ---------------------------------------------------------------------------
-# The marker task (hamlib.experiments.marker): a pixel's label is set by a marker far away
+# The marker task (`marker`): a pixel's label is set by a marker far away
 # ---------------------------------------------------------------------------
 
 

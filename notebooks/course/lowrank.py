@@ -5,7 +5,7 @@
 - `corrupt`, `svd_impute`, `noise_kept`: noise and missing pixels, their low-rank repair,
   and how much noise a truncation keeps.
 - `draw_spectra`, `draw_images`, `denoise_curve`, `draw_error_curve`: the pictures.
-  (The real CNN feature maps of the notebook come from `hamlib.experiments.digits_cnn`.)
+  (The real CNN feature maps of the notebook come from `digits_cnn`.)
 - `draw_rank`, `figure_widget`: the rank-slider callback and the generic
   "sliders + redrawn figure" widget every notebook of this series uses.
 

@@ -5,9 +5,10 @@
 - `MarkerNet`: two 3x3 convs (receptive field 5 x 5), a context block (none, attention, or a
   v2 NMF Hamburger with a given gradient mode), a 1x1 classifier.
 - `train_marker(MarkerConfig(...))`: Adam on fresh batches, test pixel accuracy over
-  training; seconds on a CPU. `marker_accuracy` scores a model on a fixed test set.
+  training (small enough to train several models per notebook run on a CPU).
+  `marker_accuracy` scores a model on a fixed test set.
 
-The pictures are `hamlib.viz.gradients.draw_marker_examples` and `draw_training`.
+The pictures are `gradients.draw_marker_examples` and `gradients.draw_training`.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from hamlib.attention import SelfAttention2d
-from hamlib.ham import Hamburger
+from hamlib.context import context_block
 from hamlib.runtime import pick_device
 
 
@@ -63,13 +63,10 @@ class MarkerNet(nn.Module):
         self.local = nn.Sequential(
             nn.Conv2d(1 + classes, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
             nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU())
-        if context == "none":
-            self.context = nn.Identity()
-        elif context == "attention":
-            self.context = SelfAttention2d(width)
-        else:
-            self.context = Hamburger(width, ham=ham, version="v2", rank=rank, steps=steps, grad=context,
-                                     inv_t=inv_t)
+        # "attention" here is the plain form (x + gamma attn, no norm): the marker net has no norms
+        kind = {"none": "none", "attention": "attention-plain"}.get(context, "ham")
+        ham_kw = dict(ham=ham, version="v2", rank=rank, steps=steps, grad=context, inv_t=inv_t) if kind == "ham" else {}
+        self.context = context_block(kind, width, **ham_kw)
         self.classify = nn.Conv2d(width, classes, 1)
 
     def forward(self, x):

@@ -1,10 +1,10 @@
 """The colour-by-legend task's pictures (notebook 06): examples, each head's predictions, and
-what a trained context block reads for one pixel (`context_influence`, `draw_pixel_panel`, the
-notebook's widget).
+what a trained context block reads for one pixel (`draw_pixel_panel`, the notebook's widget,
+drawing `hamlib.analysis.context_influence`).
 
-Both draw a label map with one colour map (background dark, class k in its legend colour)
-and show images de-normalised from the data set's scale. They return
-`matplotlib.figure.Figure`s.
+Label maps are drawn with one colour map (background dark, class k in its legend colour),
+images de-normalised from the data set's scale; the learning curves and the K sweep of
+notebook 06 are here too. Every draw_* returns a `matplotlib.figure.Figure`.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ import torch
 from matplotlib.figure import Figure
 
 from hamlib import md
+from hamlib.solvers import nmf_init_coef
 
 SOLVER_FUNCTIONS = {"nmf": md.nmf, "vq": md.vq, "cd": md.cd}
 
@@ -65,7 +66,7 @@ def nmf_trace(X, D, C=None, steps=50):
     """
     X = _batched(X)
     if C is None:
-        C = md.nmf_init_coef(X, D).mT
+        C = nmf_init_coef(X, D).mT
     objectives = [frobenius_objective(X, D, C)]
     for _ in range(steps):
         D, C = md.nmf(X, D, C, steps=1)

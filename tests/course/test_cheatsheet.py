@@ -1,4 +1,4 @@
-"""hamlib.experiments.cheatsheet: notebook 08's tables, on the library's plans and a fake manifest."""
+"""course.cheatsheet: notebook 08's tables, on the library's plans and a fake manifest."""
 
 import pytest
 
@@ -85,20 +85,21 @@ def test_seg_results_group_heads_over_seeds():
     assert cs.seg_results({"files": {}}, "legend2") == {}
 
 
-def test_compare_uses_the_seed_spread():
-    a = dict(miou=0.60, miou_std=0.05)
-    assert cs.compare(a, dict(miou=0.50, miou_std=0.01)) == "holds"
-    assert cs.compare(dict(miou=0.50, miou_std=0.01), a) == "reversed"
-    assert cs.compare(a, dict(miou=0.56, miou_std=0.0)).startswith("tie")
+def test_claim_verdict_uses_the_seed_spread():
+    res = dict(a=dict(miou=0.60, miou_std=0.05), b=dict(miou=0.50, miou_std=0.01), c=dict(miou=0.56, miou_std=0.0),
+               d=dict(miou=0.53, miou_std=0.03), e=dict(miou=0.53, miou_std=0.01))
+    assert cs.claim_verdict(res, "a", "b") == "holds"
+    assert cs.claim_verdict(res, "b", "a") == "reversed"
+    assert cs.claim_verdict(res, "a", "c").startswith("tie")
     # the spreads add up: 0.07 apart is a tie for 0.05 + 0.03, not for 0.05 + 0.01
-    assert cs.compare(a, dict(miou=0.53, miou_std=0.03)).startswith("tie")
-    assert cs.compare(a, dict(miou=0.53, miou_std=0.01)) == "holds"
+    assert cs.claim_verdict(res, "a", "d").startswith("tie")
+    assert cs.claim_verdict(res, "a", "e") == "holds"
 
 
 def test_reproduction_rows_from_a_fake_manifest():
     rows = cs.reproduction_rows(fake_manifest())
     by = {(r["claim"], r["where"]): r for r in rows}
-    two, one = "checkpoints, two-colour legend", "checkpoints, one-colour legend"
+    two, one = "checkpoints, task legend2", "checkpoints, task legend1"
     nmf = by["NMF: one-step gradient > BPTT", two]
     assert nmf["paper"] == "78.3 vs 77.4 (VOC val)" and nmf["verdict"] == "reversed"
     assert nmf["ours"] == "nmf one-step 0.500 ± 0.010 (3 seeds) vs nmf bptt 0.620 ± 0.010 (3 seeds)"

@@ -1,4 +1,4 @@
-"""hamlib.viz.context: the affinities of attention and NMF, and the cost tables."""
+"""course.context: the affinities of attention and NMF, and the cost tables."""
 
 import math
 

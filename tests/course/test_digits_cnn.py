@@ -1,4 +1,4 @@
-"""hamlib.experiments.digits_cnn: real CNN feature maps from a tiny CNN trained on the digits."""
+"""course.digits_cnn: real CNN feature maps from a tiny CNN trained on the digits."""
 
 import torch
 

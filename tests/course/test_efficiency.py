@@ -1,4 +1,4 @@
-"""hamlib.experiments.efficiency: the benchmark's formulas and measurements (not its timings: those are for humans)."""
+"""course.efficiency: the benchmark's formulas and measurements (not its timings: those are for humans)."""
 
 import pytest
 import torch

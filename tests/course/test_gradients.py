@@ -1,4 +1,4 @@
-"""hamlib.viz.gradients: the cross-pixel Jacobian, gradient cost against K, the step Jacobian's radius, the pictures."""
+"""course.gradients and the hamlib.analysis measurements it draws (Jacobians, cost against K, radii)."""
 
 import pytest
 import torch

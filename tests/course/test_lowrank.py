@@ -1,4 +1,4 @@
-"""The computations and widget callbacks behind notebooks 01-03 (hamlib.viz.lowrank, hamlib.viz.solvers), no browser."""
+"""The computations and widget callbacks behind notebooks 01-03 (course.lowrank, course.solvers), no browser."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""hamlib.experiments.marker: the marker task, MarkerNet and its training loop."""
+"""course.marker: the marker task, MarkerNet and its training loop."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""hamlib.viz.segmentation: the legend task's examples and each head's predictions, as Figures."""
+"""course.segmentation: the legend task's examples and each head's predictions, as Figures."""
 
 import numpy as np
 import torch

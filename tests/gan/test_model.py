@@ -16,7 +16,7 @@ def tiny(block="ham"):
     return G, D
 
 
-@pytest.mark.parametrize("block", ["ham", "sa", "none"])
+@pytest.mark.parametrize("block", ["ham", "attention", "none"])
 def test_shapes_and_range(block):
     torch.manual_seed(0)
     G, D = tiny(block)
@@ -45,7 +45,7 @@ def test_context_block_sits_at_block_res_and_starts_as_identity():
 
 
 def test_self_attention_variant_is_gated_and_spectrally_normalised():
-    G, D = tiny("sa")
+    G, D = tiny("attention")
     assert isinstance(G.context, SelfAttention2d) and G.context.gamma.item() == 0.0
     assert hasattr(D.context.qkv, "parametrizations")
 
@@ -56,7 +56,7 @@ def spectral_norms(net, kinds=(torch.nn.Conv2d, torch.nn.Linear, torch.nn.Embedd
             for n, m in net.named_modules() if isinstance(m, kinds) and hasattr(m, "parametrizations")}
 
 
-@pytest.mark.parametrize("block", ["ham", "sa"])
+@pytest.mark.parametrize("block", ["ham", "attention"])
 def test_spectral_norm_is_one_at_construction(block):
     torch.manual_seed(0)
     G, D = tiny(block)                                   # no training forward: the vectors must be fresh
@@ -76,8 +76,10 @@ def test_bad_inputs_raise():
         D(torch.randn(2, 3, 8, 8), torch.zeros(2, dtype=torch.long))
     with pytest.raises(ValueError, match="block_res"):
         Generator(5, 8, (16, 16), block="ham", block_res=32)
-    with pytest.raises(ValueError, match="block must be"):
+    with pytest.raises(ValueError, match="context must be one of"):
         Generator(5, 8, (16, 16), block="attn", block_res=8)
+    with pytest.raises(ValueError, match="'sa' is now 'attention'"):
+        Discriminator(5, 16, (8, 16), block="sa", block_res=8)
 
 
 def test_hinge_losses():

@@ -48,15 +48,15 @@ def test_latent_walk_depends_on_label_and_seed_only_as_asked():
 
 
 def test_draw_class_latent_one_row_per_generator():
-    gens = {"ham": tiny_generator(0), "sa": tiny_generator(1, block="sa")}
+    gens = {"ham": tiny_generator(0), "attention": tiny_generator(1, block="attention")}
     fig = draw_class_latent(gens, 4, 0.25, n=5, seed=0)
     ax = fig.axes[0]
     assert ax.get_title() == "class 4, latent position t = 0.25"
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["ham", "sa"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["ham", "attention"]
     img = ax.images[0].get_array()
     assert img.shape == (2 * 8, 5 * 8)
     # the picture is the tiled latent_walk rows, mapped from [-1, 1] to [0, 1]
-    row = (latent_walk(gens["sa"], 4, 0.25, n=5, seed=0)[:, 0].clamp(-1, 1) + 1) / 2   # (5, 8, 8)
+    row = (latent_walk(gens["attention"], 4, 0.25, n=5, seed=0)[:, 0].clamp(-1, 1) + 1) / 2   # (5, 8, 8)
     assert torch.allclose(torch.as_tensor(img[8:16]), torch.cat(list(row), dim=1), atol=1e-6)
 
 

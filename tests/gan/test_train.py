@@ -5,13 +5,16 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 from torch.utils.data import TensorDataset
 
 from hamlib.gan.data import digits
 from hamlib.gan.metrics import DigitsClassifier, extract, feature_stats
-from hamlib.gan.train import get_config, main, train
+from hamlib.gan.train import GANConfig, get_config, main, train
 from hamlib.runtime import load_checkpoint
+from tests.seg.test_train import kill_at_random_moments
+from tests.test_runtime import Payload
 
 TINY = dict(resolution=8, z_dim=8, g_channels=(16, 16), d_channels=(16,), g_block_res=8, d_block_res=4,
             g_ham_rank=4, d_ham_rank=4, ham_steps=3, batch_size=8, steps=6, ema_decay=0.5, ckpt_every=0,
@@ -94,3 +97,88 @@ def test_compiled_run_checkpoints_plain_weights_that_resume_uncompiled(tmp_path,
     rows = (tmp_path / "log.csv").read_text().splitlines()[1:]
     assert [r.split(",")[0] for r in rows] == ["2", "3"]
     assert all(torch.isfinite(torch.tensor([float(v) for v in r.split(",")[1:3]])).all() for r in rows)
+
+
+# ---------------------------------------------------------------------------
+# Configs checked before any work; untrusted files; resume = the same run; kills lose nothing
+# ---------------------------------------------------------------------------
+
+BAD = dict(data="imagenet", data_root="", resolution=2, img_channels=0, num_classes=0, z_dim=0, g_channels=(),
+           d_channels=(16, 0), block="transformer", g_block_res=0, d_block_res=-8, ham="svd", g_ham_d=0,
+           g_ham_rank=0, d_ham_d=1.5, d_ham_rank=-1, ham_steps=-1, ham_grad="two-step", batch_size=0, steps=-5,
+           lr_g=0, lr_d="abc", beta1=1.0, beta2=-0.1, ema_decay=2, ema_start=-1, amp="yes", seed=2 ** 40,
+           out_dir=1, ckpt_every=-1, stop_after=-1, resume=1, log_every=0, eval_every=-1, eval_samples=0,
+           device="gpu", workers=-1, compile="no", progress=None, allow_change=("lr",))
+
+
+def test_every_field_has_a_bad_value_below():
+    assert set(BAD) == {f.name for f in dataclasses.fields(GANConfig)}
+
+
+@pytest.mark.parametrize("field", sorted(BAD))
+def test_a_bad_field_is_a_value_error_naming_it(field):
+    with pytest.raises(ValueError, match=rf"GANConfig\.{field}\b"):
+        get_config("quick", **{field: BAD[field]})
+    cfg = get_config("quick", out_dir=None)
+    setattr(cfg, field, BAD[field])                             # set after construction: train() checks it first
+    with pytest.raises(ValueError, match=rf"GANConfig\.{field}\b"):
+        train(cfg)
+
+
+SET_CASES = {"batch_size=0": "batch_size=0 is not allowed: batch_size must be an integer >= 1",
+             "ema_decay=2": r"ema_decay=2 is not allowed: ema_decay must be a number in \[0, 1\]",
+             "num_classes=0": "num_classes=0 is not allowed: num_classes must be an integer >= 1",
+             "lr_d=abc": "lr_d='abc' is not allowed: lr_d must be a number > 0"}
+
+
+@pytest.mark.parametrize("setting", sorted(SET_CASES))
+def test_the_reported_command_lines_fail_before_any_work(setting, tmp_path):
+    with pytest.raises(ValueError, match=SET_CASES[setting]):
+        main(["--no-eval", "--set", setting, "--set", f"out_dir={tmp_path}"])
+    assert not any(tmp_path.iterdir())
+
+
+def test_labels_beyond_num_classes_stop_the_first_batch():
+    x, y = digits(8).tensors
+    with pytest.raises(ValueError, match=r"step 1: the training batch holds label [5-9], but num_classes=5"):
+        train(get_config("quick", out_dir=None, **{**TINY, "num_classes": 5}), dataset=TensorDataset(x, y))
+
+
+def test_resume_refuses_a_checkpoint_that_would_run_code(tmp_path):
+    torch.save({"G": Payload(tmp_path / "ran")}, tmp_path / "last.pt")
+    with pytest.raises(ValueError, match=r"last\.pt is refused: it asks to call posix\.mkdir"):
+        train(get_config("quick", out_dir=str(tmp_path), resume=True, **TINY), dataset=digits(8))
+    assert not (tmp_path / "ran").exists()
+
+
+def test_resume_refuses_another_run(tmp_path):
+    cfg = get_config("quick", out_dir=str(tmp_path), **{**TINY, "steps": 2})
+    train(cfg, dataset=digits(8))
+    with pytest.raises(ValueError, match=r"another run's checkpoint \(batch_size: 8 in the checkpoint, 4 now; "
+                                         r"lr_g: 0\.0002 in the checkpoint, 0\.001 now\)"):
+        train(dataclasses.replace(cfg, lr_g=1e-3, batch_size=4, resume=True), dataset=digits(8))
+    with pytest.raises(ValueError, match=r"steps=1 is below the step of .*last\.pt \(2\)"):
+        train(dataclasses.replace(cfg, steps=1, resume=True), dataset=digits(8))
+    allowed = dataclasses.replace(cfg, lr_g=1e-3, resume=True, allow_change=("lr_g",))
+    assert train(allowed, dataset=digits(8))["step"] == 2
+
+
+def _killable(cfg):
+    torch.set_num_threads(1)
+    train(cfg, dataset=digits(8))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_sigkill_at_random_moments_loses_no_log_row(tmp_path, one_thread, seed):
+    """A run killed (SIGKILL) at random moments, resumed each time, ends with the uninterrupted
+    run's weights and a log holding every step's row once; no temporary is left."""
+    cfg = get_config("quick", **{**TINY, "steps": 24, "ckpt_every": 3, "log_every": 1})
+    straight = train(dataclasses.replace(cfg, out_dir=str(tmp_path / "a")), dataset=digits(8))
+    kill_at_random_moments(_killable, dataclasses.replace(cfg, out_dir=str(tmp_path / "b"), resume=True), seed)
+    resumed = train(dataclasses.replace(cfg, out_dir=str(tmp_path / "b"), resume=True), dataset=digits(8))
+    for key in ("G", "D", "G_ema"):
+        assert torch.equal(params(resumed[key]), params(straight[key])), key
+    rows = lambda p: [r.split(",")[:3] for r in (p / "log.csv").read_text().splitlines()]  # noqa: E731
+    assert rows(tmp_path / "b") == rows(tmp_path / "a") and [r[0] for r in rows(tmp_path / "a")[1:]] == \
+        [str(s) for s in range(1, 25)]
+    assert not list((tmp_path / "b").glob("*.tmp"))

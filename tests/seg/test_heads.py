@@ -5,7 +5,8 @@ import torch
 import torch.nn as nn
 
 from hamlib import Hamburger, SelfAttention2d
-from hamlib.seg.heads import HamNetHead, HeadConfig, LightHamHead, PoolContext
+from hamlib.context import PoolContext
+from hamlib.seg.heads import HamNetHead, HeadConfig, LightHamHead
 from hamlib.seg.model import ModelConfig, build_model, count_params
 
 

@@ -3,6 +3,8 @@
 import csv
 import dataclasses
 import os
+import random
+import signal
 import socket
 import time
 
@@ -12,9 +14,10 @@ import torch.multiprocessing as mp
 import torch.nn as nn
 
 from hamlib.seg.synthetic import LegendDataset
-from hamlib.seg.train import (CONFIGS, SeededStepBatches, build_datasets, get_config, main, param_groups, poly_lr,
-                              quick, train)
-from hamlib.runtime import load_checkpoint, override
+from hamlib.seg.train import (CONFIGS, SeededStepBatches, TrainConfig, build_datasets, get_config, main,
+                              param_groups, poly_lr, quick, recipe_configs, train)
+from hamlib.runtime import config_parser, load_checkpoint, override
+from tests.test_runtime import Payload
 
 
 def tiny(tmp_path, **kw):
@@ -187,3 +190,175 @@ def test_compiled_run_checkpoints_plain_weights_that_resume_uncompiled(tmp_path,
     assert len(compiled) == 1 and resumed["step"] == 3 and 0 <= resumed["miou"] <= 1
     rows = list(csv.DictReader(open(tmp_path / "log.csv")))
     assert [r["step"] for r in rows] == ["1", "2", "3"] and all(float(r["loss"]) < 10 for r in rows)
+
+
+# ---------------------------------------------------------------------------
+# Configs checked before any work
+# ---------------------------------------------------------------------------
+
+BAD = dict(model="resnet", dataset="coco", data_root=3, train_split="", val_split=None, legend={"size": 64},
+           n_train=0, n_val=-1, data_seed=1.5, crop=0, scales=0.5, flip="yes", batch_size=0, steps=-5, lr="abc",
+           momentum=5, weight_decay=-1, power=-1, eval_every=-1, eval_batch_size=0, eval_scales=(), eval_flip=1,
+           log_every=0, ckpt_every=-1, stop_after=-1, out_dir=7, resume="no", init_from=0, seed=-1, device="tpu9",
+           workers=-1, amp=None, channels_last="no", compile=1, progress="off", allow_change=("lrr",))
+
+
+def test_every_field_has_a_bad_value_below():
+    assert set(BAD) == {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+@pytest.mark.parametrize("field", sorted(BAD))
+def test_a_bad_field_is_a_value_error_naming_it(field):
+    with pytest.raises(ValueError, match=rf"TrainConfig\.{field}\b"):
+        dataclasses.replace(quick(), **{field: BAD[field]})
+    cfg = quick()
+    setattr(cfg, field, BAD[field])                             # set after construction: train() checks it first
+    with pytest.raises(ValueError, match=rf"TrainConfig\.{field}\b"):
+        train(cfg)
+
+
+# what a new user tried with --set on the quick config, and the error each now gets
+SET_CASES = {"lr=abc": "lr='abc' is not allowed: lr must be a number > 0",
+             "steps=-5": "steps=-5 is not allowed: steps must be an integer >= 0",
+             "stop_after=-1": "stop_after=-1 is not allowed: stop_after must be an integer >= 0 or None",
+             "steps=2.5": "steps=2.5 is not allowed: steps must be an integer >= 0",
+             "batch_size=0": "batch_size=0 is not allowed: batch_size must be an integer >= 1",
+             "batch_size=-2": "batch_size=-2 is not allowed: batch_size must be an integer >= 1",
+             "log_every=0": "log_every=0 is not allowed: log_every must be an integer >= 1",
+             "momentum=5": r"momentum=5 is not allowed: momentum must be a number in \[0, 1\)",
+             "weight_decay=-1": "weight_decay=-1 is not allowed: weight_decay must be a number >= 0",
+             "power=-1": "power=-1 is not allowed: power must be a number >= 0",
+             "scales=0.5": "scales=0.5 is not allowed: scales must be a tuple of 1 or more items",
+             "model.num_classes=2": r"model.num_classes=2, but the legend task has 5 classes \(labels 0..4",
+             "device=cuda": r"device='cuda', but this machine has 0 CUDA device\(s\)"}
+
+
+@pytest.mark.parametrize("setting", sorted(SET_CASES))
+def test_the_reported_command_lines_fail_before_any_work(setting, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    with pytest.raises(ValueError, match=SET_CASES[setting]):
+        main(["--config", "quick", "--set", setting, "--set", f"out_dir={tmp_path}"])
+    assert not any(tmp_path.iterdir())                             # nothing was written
+
+
+def test_labels_beyond_num_classes_stop_the_first_batch(tmp_path):
+    cfg = tiny(tmp_path, device="cpu")
+    train_set, val_set = build_datasets(cfg)
+    train_set.labels[train_set.labels == 4] = 7                   # a data set breaking its own label range
+    with pytest.raises(ValueError, match=r"step 1: the training batch holds label 7, but model.num_classes=5"):
+        train(cfg, (train_set, val_set))
+
+
+def test_pretrained_weights_that_match_nothing_are_an_error(tmp_path):
+    foreign = tmp_path / "foreign.pth"
+    torch.save({"encoder.weight": torch.zeros(3)}, foreign)
+    cfg = tiny(tmp_path / "run", device="cpu")
+    cfg.model.pretrained = str(foreign)
+    with pytest.raises(ValueError, match=r"model.pretrained=.*foreign.pth.*no tensor of the file matches the "
+                                         r"resnet_tiny backbone \(loaded 0 tensors"):
+        train(cfg)
+
+
+# ---------------------------------------------------------------------------
+# Untrusted files, resume = the same run, runs that end right
+# ---------------------------------------------------------------------------
+
+def test_resume_and_init_from_refuse_a_checkpoint_that_would_run_code(tmp_path):
+    marker = tmp_path / "ran"
+    torch.save({"model": Payload(marker), "step": 1}, tmp_path / "last.pt")
+    with pytest.raises(ValueError, match=r"last\.pt is refused: it asks to call posix\.mkdir"):
+        train(tiny(tmp_path, device="cpu", resume=True))
+    with pytest.raises(ValueError, match=r"last\.pt is refused"):
+        train(tiny(tmp_path / "stage2", device="cpu", init_from=str(tmp_path / "last.pt")))
+    assert not marker.exists()
+
+
+def test_resume_refuses_another_run_and_reports_a_finished_one(tmp_path):
+    done = train(tiny(tmp_path, steps=2, device="cpu"))
+    with pytest.raises(ValueError, match=r"another run's checkpoint \(lr: 0\.1 in the checkpoint, 0\.05 now; "
+                                         r"seed: 0 in the checkpoint, 1 now\)"):
+        train(tiny(tmp_path, steps=2, lr=0.05, seed=1, device="cpu", resume=True))
+    with pytest.raises(ValueError, match=r"steps=1 is below the step of .*last\.pt \(2\)"):
+        train(tiny(tmp_path, steps=1, device="cpu", resume=True))
+    again = train(tiny(tmp_path, steps=2, device="cpu", resume=True, stop_after=5, log_every=3))
+    assert again["step"] == 2 and again["miou"] == done["miou"] == again["history"][-1]["miou"]
+    more = train(tiny(tmp_path, steps=3, device="cpu", resume=True, allow_change=("steps",)))
+    assert more["step"] == 3
+
+
+def test_an_evaluation_error_keeps_the_trained_model_and_a_resume_finishes_the_step(tmp_path, monkeypatch):
+    import hamlib.seg.train as seg_train
+    straight = train(tiny(tmp_path / "a", steps=4, device="cpu"))
+    evaluate = seg_train.evaluate
+    monkeypatch.setattr(seg_train, "evaluate", lambda *a, **k: (_ for _ in ()).throw(ValueError("bad mask")))
+    with pytest.raises(ValueError, match="bad mask"):
+        train(tiny(tmp_path / "b", steps=4, device="cpu"))
+    state = load_checkpoint(tmp_path / "b" / "last.pt")
+    assert state["step"] == 4 and state["pending"]["step"] == 4      # trained, its evaluation still to do
+    monkeypatch.setattr(seg_train, "evaluate", evaluate)
+    res = train(tiny(tmp_path / "b", steps=4, device="cpu", resume=True))
+    assert res["miou"] == straight["miou"] and [h["step"] for h in res["history"]] == [4]
+    rows = lambda p: [(r["step"], r["loss"], r["miou"]) for r in csv.DictReader(open(p / "log.csv"))]  # noqa: E731
+    assert rows(tmp_path / "b") == rows(tmp_path / "a")
+    assert load_checkpoint(tmp_path / "b" / "last.pt")["pending"] is None
+
+
+def _killable(cfg):
+    torch.set_num_threads(1)
+    train(cfg)
+
+
+def kill_at_random_moments(target, cfg, seed, kills=4):
+    """Fork `target(cfg)` (a resuming run) over and over and SIGKILL it after a random delay (up to
+    half an uninterrupted child's time) until `kills` runs were really killed; then let it finish.
+    Returns the number of runs it took."""
+    ctx, rng = mp.get_context("fork"), random.Random(seed)
+    tic = time.perf_counter()
+    p = ctx.Process(target=target, args=(dataclasses.replace(cfg, out_dir=cfg.out_dir + "_timing"),))
+    p.start(), p.join()
+    seconds, killed, runs = time.perf_counter() - tic, 0, 0
+    while killed < kills and runs < 4 * kills:
+        p = ctx.Process(target=target, args=(cfg,))
+        p.start()
+        time.sleep(rng.uniform(0, seconds / 2))
+        os.kill(p.pid, signal.SIGKILL)                          # a no-op on a run that has ended
+        p.join()
+        killed, runs = killed + (p.exitcode == -signal.SIGKILL), runs + 1
+    assert killed == kills, f"only {killed} of {runs} runs were still going when killed"
+    return runs
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_sigkill_at_random_moments_loses_no_log_row(tmp_path, one_thread, seed):
+    """A run killed (SIGKILL) at random moments, resumed each time, ends with the uninterrupted
+    run's weights and a log holding every step's row once; no temporary is left."""
+    cfg = lambda out, **kw: tiny(out, steps=16, eval_every=4, ckpt_every=2, device="cpu", **kw)  # noqa: E731
+    straight = train(cfg(tmp_path / "a"))
+    kill_at_random_moments(_killable, cfg(tmp_path / "b", resume=True), seed)
+    resumed = train(cfg(tmp_path / "b", resume=True))
+    sa, sb = straight["model"].state_dict(), resumed["model"].state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    rows = lambda p: [(r["step"], r["loss"], r["miou"]) for r in csv.DictReader(open(p / "log.csv"))]  # noqa: E731
+    assert rows(tmp_path / "b") == rows(tmp_path / "a")
+    assert [r[0] for r in rows(tmp_path / "a")] == [str(s) for s in range(1, 17)]
+    assert not list((tmp_path / "b").glob("*.tmp"))
+
+
+def test_the_voc_recipe_keeps_its_stages_apart_under_one_out_dir(tmp_path, make_voc):
+    root = make_voc(tmp_path / "VOC2012")
+    out = tmp_path / "runs"
+    small = ["model.backbone=resnet_tiny", "model.backbone_kw={'width':8}", "model.pretrained=None",
+             "model.head.channels=16", "model.head.align_channels=8", "model.head.kernel=1",
+             "model.head.ham={'ham':'nmf','rank':4,'steps':2}", "steps=2", "crop=32", "batch_size=2", "workers=0",
+             "eval_every=0", "eval_scales=(1.0,)", "eval_flip=False", "progress=False", f"data_root={root}",
+             f"out_dir={out}"]
+    argv = ["--config", "voc"] + [a for s in small for a in ("--set", s)]
+    s1, s2 = recipe_configs("voc", config_parser("p", "d", ["voc"]).parse_args(argv))
+    assert (s1.out_dir, s2.out_dir, s2.init_from) == (str(out / "voc_stage1"), str(out / "voc_stage2"),
+                                                      str(out / "voc_stage1" / "last.pt"))
+    res = main(argv)
+    assert res["step"] == 2 and 0 <= res["miou"] <= 1
+    assert load_checkpoint(out / "voc_stage2" / "last.pt")["config"]["init_from"] == str(out / "voc_stage1" / "last.pt")
+    again = main(argv + ["--resume"])                                # both stages finished: their stored results
+    assert again["miou"] == res["miou"]
