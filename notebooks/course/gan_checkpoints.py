@@ -19,7 +19,6 @@ import torch
 
 from hamlib.gan.data import digits
 from hamlib.gan.metrics import DigitsClassifier, extract, feature_stats, fid_and_is
-from hamlib.gan.model import BLOCKS
 from hamlib.gan.train import GANConfig, build_models, get_config
 from .checkpoints import files, read_verified, resolve_root, stored
 
@@ -32,12 +31,12 @@ CLASSIFIER = "hamgan/classifier.pt"
 CLASSIFIER_KW = dict(steps=500, batch_size=64, lr=2e-3, seed=0)   # train_classifier's arguments
 METRIC_N, METRIC_SEEDS = 2000, (0, 1, 2)     # the metric a record reports: 2000 samples, three noise seeds
 EVAL_N, EVAL_SEED = 250, 10_000               # the small fixed re-check set
-_BLOCK_NAMES = {"sa": "attention", "attention": "sa"}   # the two names of self-attention's block
+OLD_BLOCKS = {"sa": "attention"}             # block names of older stored configs -> hamlib.context.CONTEXTS
 
 
 def block_name(block: str) -> str:
-    """A GAN block name as the library spells it: "attention" and the older "sa" are one block."""
-    return block if block in BLOCKS else _BLOCK_NAMES.get(block, block)
+    """A GAN block name as the library spells it ("sa", in older stored configs, is "attention")."""
+    return OLD_BLOCKS.get(block, block)
 
 
 def generator_rel(model: str, seed: int) -> str:
@@ -48,8 +47,7 @@ def model_config(model: str, seed: int) -> GANConfig:
     """The config a shipped generator trains with (resumable from runs/gan_checkpoints/...)."""
     if model not in MODELS:
         raise ValueError(f"model must be one of {tuple(MODELS)}, got {model!r}")
-    kw = dict(MODELS[model], block=block_name(MODELS[model]["block"]))
-    return get_config(CONFIG, **kw, seed=seed, progress=False, device="cpu", ckpt_every=250,
+    return get_config(CONFIG, **MODELS[model], seed=seed, progress=False, device="cpu", ckpt_every=250,
                       resume=True, out_dir=f"runs/gan_checkpoints/{model}_s{seed}")
 
 

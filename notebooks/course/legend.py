@@ -27,7 +27,8 @@ import torch
 import torch.nn.functional as F
 
 from hamlib.layers import count_params
-from hamlib.md import GRAD_MODES, SOLVERS
+from hamlib.grad import canonical_grad
+from hamlib.md import GRAD_MODES, SOLVERS, MatrixDecomposition2D
 from hamlib.measure import interleaved_times, markdown_table, peak_tensor_memory
 from hamlib.seg.metrics import confusion_matrix, iou_from_confusion, predict
 from hamlib.seg.model import build_model
@@ -59,15 +60,6 @@ def _value(v: str):
     return v
 
 
-def _canonical_grad(mode: str):
-    """A written gradient mode as the library's value: "2" -> 2, "bptt" -> "bptt"; ValueError
-    otherwise. (The library's `hamlib.grad.canonical_grad`, once it exists, replaces this.)"""
-    grad = int(mode) if mode.isdigit() else mode
-    if not (isinstance(grad, int) or grad in GRAD_MODES):
-        raise ValueError(f"grad must be one of {GRAD_MODES} or a step count, got {mode!r}")
-    return grad
-
-
 def head_spec(name: str) -> dict:
     """HEAD_SPECS[name], or a Hamburger head named "<solver> [<grad>] [key=value ...]": solver
     nmf/cd/vq; grad a mode, a number of steps or "default" (the solver's own; also when left
@@ -80,7 +72,7 @@ def head_spec(name: str) -> dict:
     if rest and "=" not in rest[0]:
         mode = rest.pop(0)
         try:
-            grad = None if mode == "default" else _canonical_grad(mode)
+            grad = None if mode == "default" else canonical_grad(mode)
         except ValueError:
             bad = True
     opts = dict(r.split("=", 1) for r in rest if "=" in r)
@@ -132,7 +124,7 @@ def eval_k_sweep(model, dataset, Ks, limit=None) -> dict:
     """K -> seg_metrics(model) with every solver in the model running K steps at evaluation
     (the paper's train-K / test-K experiment: train with K = 6, evaluate with other K).
     The model's eval_steps are restored afterwards."""
-    solvers = [m for m in model.modules() if hasattr(m, "eval_steps") and hasattr(m, "steps")]
+    solvers = [m for m in model.modules() if isinstance(m, MatrixDecomposition2D)]
     if not solvers:
         raise ValueError("eval_k_sweep: the model holds no matrix-decomposition solver (no Hamburger)")
     saved = [m.eval_steps for m in solvers]
