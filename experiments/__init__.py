@@ -1,15 +1,12 @@
-"""Experiment drivers: the runs behind the notebooks' and the README's measured claims.
+"""Experiment drivers: the runs behind the notebooks' claims and experiments/RESULTS.md.
 
-Nothing here goes into a model; a user's import of hamlib, hamlib.seg or hamlib.gan never
-loads it. These modules train small networks, time and tabulate them; they import the
-library (and `hamlib.measure`), never the other way round. Their pictures are in `hamlib.viz`.
+Scripts, run from the repository root as `python -m experiments.NAME`; not installed. They
+import `hamlib` and `notebooks.course`, never the other way round.
 
-legend.py      every context head on the colour-by-legend task: the head registry, run over
-               seeds, summarise, the paper's ablation claims (notebooks 05, 06)
-grad_table.py  `python -m hamlib.experiments.grad_table` (alias `python -m hamlib.seg.grad_table`):
-               every solver x gradient mode, resumable, in parallel processes
-marker.py      the marker task and MarkerNet: a pixel's label set by a marker far away (notebook 05)
-digits_cnn.py  a tiny CNN trained in seconds on scikit-learn's digits, for real feature maps (notebook 01)
-cheatsheet.py  the closing cheat sheet's tables: gradient modes read off their plans, and the paper's
-               claims beside the course's results (checkpoint manifest, MACs, measured costs) (notebook 08)
+bench.py            the blocks side by side (the paper's efficiency table)
+grid.py             every table's grid: heads x seeds of one task (tasks.TASKS), resumable
+vq_diagnostics.py   VQ's assignment hardness and gradient flow, NMF's gradient modes' cost
+checkpoints.py      train, record, re-check and tabulate the shipped checkpoints of both wings
+results.py          writes RESULTS.md (generated tables from the manifest, recorded ones as text)
+trainer_compile.py  what --compile gains in the trainers
 """

@@ -1,11 +1,11 @@
-"""`python -m hamlib.bench`: the blocks side by side (the paper's efficiency table).
+"""`python -m experiments.bench`: the blocks side by side (the paper's efficiency table).
 
-    python -m hamlib.bench --cases floor,nmf,cd,vq,nmf-K24,attention --repeats 5
-    python -m hamlib.bench --compile          # eager vs torch.compile (+ CUDA graphs on a GPU)
+    python -m experiments.bench --cases floor,nmf,cd,vq,nmf-K24,attention --repeats 5
+    python -m experiments.bench --compile          # eager vs torch.compile (+ CUDA graphs on a GPU)
 
-The cases, what is measured and how: `hamlib.experiments.efficiency` (this file is the
-command line only; import that module, not this one). The README's "Benchmark" section
-holds the measured tables.
+The cases, what is measured and how: `notebooks/course/efficiency.py` (this file is the
+command line only). `main` returns the report: a header line naming shape, device, torch and
+threads, then the Markdown table. The measured tables are in experiments/RESULTS.md.
 """
 
 import argparse
@@ -18,7 +18,7 @@ from hamlib.runtime import pick_device
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m hamlib.bench", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m experiments.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--shape", type=int, nargs=4, default=[1, 512, 128, 128], metavar=("B", "C", "H", "W"))
     p.add_argument("--rank", type=int, default=64)
     p.add_argument("--steps", type=int, default=6)

@@ -1,4 +1,4 @@
-"""`python -m hamlib.bench`: the command line (what it measures: tests/experiments/test_efficiency.py)."""
+"""`python -m experiments.bench`: the command line (what it measures: tests/course/test_efficiency.py)."""
 
 from experiments import bench
 

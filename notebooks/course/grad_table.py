@@ -1,77 +1,105 @@
-"""Every solver x gradient mode on the colour-by-legend task, beside attention, pooling and none.
+"""The resumable grid behind every table: each (head, seed) of a task trained from scratch, one row each.
 
-    python -m hamlib.seg.grad_table --steps 1000 --seeds 0,1,2 --jobs 2 --out runs/grad_table
-    python -m hamlib.seg.grad_table --config legend_full --task two-colour --steps 3000 --jobs 7
+A head is a name `legend.head_spec` reads ("none", "pool", "attention", "nmf bptt",
+"vq 2 inv_t=20", ...); a task is one of `tasks.TASKS`:
 
-(`python -m hamlib.experiments.grad_table` is the same command.) Each (head, seed) trains a
-named legend config of `hamlib.seg.train` from scratch for the same number of steps, one CPU
-thread per job: `quick` (tiny ResNet, CPU) or `legend_full` (wider, 20000 images, GPU); the
-Hamburger is the config's own (a v2 block; its rank r is the config's) with the head's solver
-and gradient mode. Tasks: "one-colour" (both legend shapes share a colour, so one global
-summary suffices) and "two-colour" (each gray shape takes the colour of the legend shape of
-its kind: the network must bind shape to colour, which a global average cannot do). Rows go
-to out/runs.csv as they finish, so an interrupted table resumes where it stopped. Then the
-cost of one training step is measured apart from training, on an idle process: milliseconds
-(one thread, fastest of `--repeats` interleaved rounds) and peak MB of tensor storage
-(counted op by op, the same on every run). out/table.md holds the table with every seed;
-the README quotes the measured tables ("Choosing the gradient").
+- legend1 / legend2: a named legend config (`quick`: tiny ResNet, CPU; `legend_full`: wider,
+  20000 images) with `steps` training steps and the head (`legend.run_heads`); the row's score
+  is the validation mIoU, `ctx_acc` the accuracy on the gray-shape pixels that need the legend.
+- marker: notebook 05's MarkerNet with the head's context ("none", "attention" or a Hamburger:
+  solver, gradient mode and the options rank, steps, inv_t), `steps` Adam iterations
+  (`marker.train_marker`); the row's score `acc` is the test pixel accuracy.
+A metric that does not apply to the task (a marker row's mIoU, a legend row's acc) is None.
+
+`run_table` appends rows (`FIELDS`) to out_dir/runs.csv as they finish, so an interrupted grid
+resumes; rows of another task, config or step count in the same file are never taken for these.
+The command line is `python -m experiments.grid`.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import logging
-import os
+import math
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import torch
 
-from hamlib.seg.train import CONFIGS, build_datasets
+from hamlib.layers import count_params
+from hamlib.md import SOLVERS
+from hamlib.seg.train import build_datasets
 from . import legend
+from .marker import train_marker
+from .tasks import LEGEND_BASES, legend_config, task as get_task
 
 log = logging.getLogger(__name__)
 
 SOLVER_NAMES = ("nmf", "cd", "vq")
 MODES = ("one-step", "one-step-bases", "2", "implicit", "bptt")
 TABLE_HEADS = ("none", "pool", "attention") + tuple(f"{s} {m}" for s in SOLVER_NAMES for m in MODES)
-FIELDS = ("head", "seed", "task", "config", "steps", "miou", "ctx_acc", "params", "ms_per_step", "wall_s",
+MARKER_HEADS = (("none",) + tuple(f"nmf {g}" for g in ("one-step", "one-step-bases", 2, 3, "bptt"))
+                + tuple(f"vq {g} inv_t={t}" for t in (100, 20, 5) for g in ("one-step", "one-step-bases", 1, 2, "bptt"))
+                + ("cd one-step-bases inv_t=100",))
+FIELDS = ("head", "seed", "task", "config", "steps", "miou", "ctx_acc", "acc", "params", "ms_per_step", "wall_s",
           "status")
-TASKS = ("one-colour", "two-colour")
+MARKER_OPTIONS = ("rank", "steps", "inv_t")   # the Hamburger options a MarkerNet takes
 
-_DATA = {}  # per worker process: the data sets, built once
-
-
-def config(steps: int, task: str = "one-colour", base: str = "quick"):
-    """The named legend config (quick: CPU; legend_full: wider, 20000 images, GPU) with `steps`
-    training steps (the poly schedule spans them) on `task`."""
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-    if base not in ("quick", "legend_full"):
-        raise ValueError(f"base must be 'quick' or 'legend_full', got {base!r}")
-    cfg = dataclasses.replace(CONFIGS[base](), steps=steps, log_every=max(steps // 10, 1), ckpt_every=0,
-                              eval_every=0)
-    cfg.legend = dataclasses.replace(cfg.legend, one_colour=task == "one-colour")
-    return cfg
+_DATA = {}  # per process: the legend data sets, built once per (task, steps, base)
 
 
-def run_one(head: str, seed: int, steps: int, out_dir: str, task: str = "one-colour", base: str = "quick",
+def config(steps: int, task: str = "legend1", base: str = "quick"):
+    """The legend task's TrainConfig (`tasks.legend_config`) with `steps` training steps."""
+    return legend_config(task, steps, base)
+
+
+def marker_config(head: str, **kw):
+    """Notebook 05's MarkerConfig for a head name: "none", "attention" or a Hamburger head whose
+    options are among MARKER_OPTIONS; kw: further MarkerConfig fields (iters, seed, ...)."""
+    spec = legend.head_spec(head)
+    base = get_task("marker").full()
+    if spec["context"] in ("none", "attention"):
+        return dataclasses.replace(base, context=spec["context"], **kw)
+    if spec["context"] != "ham" or set(spec["ham"]) - {"ham", "grad", *MARKER_OPTIONS}:
+        raise ValueError(f"the marker network takes 'none', 'attention' or a Hamburger head with options "
+                         f"{MARKER_OPTIONS}, got {head!r}")
+    ham = dict(spec["ham"])
+    solver, grad = ham.pop("ham"), ham.pop("grad")
+    return dataclasses.replace(base, context=SOLVERS[solver].default_grad if grad is None else grad, ham=solver, **ham, **kw)
+
+
+def _marker_row(head: str, seed: int, steps: int) -> dict:
+    res = train_marker(marker_config(head, iters=steps, seed=seed, eval_every=steps, device="cpu"))
+    acc = res["final_accuracy"]
+    return dict(miou=None, ctx_acc=None, acc=acc, params=count_params(res["model"]),
+                ms_per_step=1000 * res["seconds"] / steps, status="ok" if math.isfinite(acc) else "diverged")
+
+
+def run_one(head: str, seed: int, steps: int, out_dir: str, task: str = "legend1", base: str = "quick",
             threads=1) -> dict:
-    """Train one (head, seed); returns a row of FIELDS (threads=None keeps the caller's setting)."""
+    """Train one (head, seed) of a task; returns a row of FIELDS (threads=None keeps the caller's setting)."""
     if threads:
         torch.set_num_threads(threads)
-    cfg = config(steps, task, base)
-    key = (steps, task, base)
-    if key not in _DATA:
-        _DATA[key] = build_datasets(cfg)
-    rows, _ = legend.run_heads(cfg, [head], [seed], _DATA[key], out_dir=f"{out_dir}/ckpt")
-    return {**rows[0], "task": task, "config": base, "steps": steps}
+    t0 = time.perf_counter()
+    if task == "marker":
+        try:
+            row = _marker_row(head, seed, steps)
+        except FloatingPointError:
+            row = dict(miou=None, ctx_acc=None, acc=math.nan, params=None, ms_per_step=math.nan,
+                       status="diverged")
+        row = dict(head=head, seed=seed, **row, wall_s=time.perf_counter() - t0)
+    else:
+        cfg = config(steps, task, base)
+        if (task, steps, base) not in _DATA:
+            _DATA[task, steps, base] = build_datasets(cfg)
+        rows, _ = legend.run_heads(cfg, [head], [seed], _DATA[task, steps, base], out_dir=f"{out_dir}/ckpt/{task}")
+        row = dict(rows[0], acc=None)
+    return {**row, "task": task, "config": base if task != "marker" else "marker", "steps": steps}
 
 
-def run_rows(todo, steps, out_dir, task="one-colour", base="quick", jobs=1):
+def run_rows(todo, steps, out_dir, task="legend1", base="quick", jobs=1):
     """Train every (head, seed) pair of `todo`; yields rows as they finish. jobs=1 trains in
     this process (with this process's thread setting), jobs > 1 in one-thread processes."""
     if jobs == 1:
@@ -84,24 +112,23 @@ def run_rows(todo, steps, out_dir, task="one-colour", base="quick", jobs=1):
             yield fut.result()
 
 
-def read_csv(path, ints=(), floats=()) -> list:
-    """The rows of a results CSV (none if it does not exist yet), with the named columns
-    converted to int (empty or "None" -> None) and float."""
+def _number(v: str, cast):
+    return None if v in ("", "None") else cast(v)
+
+
+def read_rows(path) -> list:
+    """The rows of a grid CSV (none if it does not exist yet), numbers converted."""
     path = Path(path)
     if not path.exists():
         return []
     with path.open() as f:
         rows = list(csv.DictReader(f))
     for r in rows:
-        for k in ints:
-            r[k] = int(r[k]) if r[k] not in ("", "None") else None
-        for k in floats:
-            r[k] = float(r[k])
+        for k in ("seed", "steps", "params"):
+            r[k] = _number(r[k], int)
+        for k in ("miou", "ctx_acc", "acc", "ms_per_step", "wall_s"):
+            r[k] = _number(r[k], float)
     return rows
-
-
-def read_rows(path: Path) -> list:
-    return read_csv(path, ints=("seed", "steps", "params"), floats=("miou", "ctx_acc", "ms_per_step", "wall_s"))
 
 
 def sort_rows(rows, heads):
@@ -109,10 +136,16 @@ def sort_rows(rows, heads):
     return sorted(rows, key=lambda r: (list(heads).index(r["head"]), r["seed"]))
 
 
-def run_table(heads, seeds, steps, out_dir, task="one-colour", base="quick", jobs=1) -> list:
-    """Train every (head, seed) not already in out_dir/runs.csv (an interrupted table resumes);
-    returns the rows for these heads, seeds, task, config and steps. Rows of another task,
-    config or step count in the same file are kept apart, never taken for these."""
+def run_table(heads, seeds, steps, out_dir, task="legend1", base="quick", jobs=1) -> list:
+    """Train every (head, seed) of the task not already in out_dir/runs.csv at this config and step
+    count; returns the rows for these heads and seeds, in the order of heads. A bad head name
+    fails before any training."""
+    get_task(task)
+    if task != "marker" and base not in LEGEND_BASES:
+        raise ValueError(f"base must be one of {LEGEND_BASES}, got {base!r}")
+    for h in heads:
+        marker_config(h) if task == "marker" else legend.head_spec(h)
+    base = "marker" if task == "marker" else base
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "runs.csv"
@@ -127,40 +160,7 @@ def run_table(heads, seeds, steps, out_dir, task="one-colour", base="quick", job
         for row in run_rows(todo, steps, out_dir, task, base, jobs):
             w.writerow(row)
             f.flush()
-            log.info("%-22s seed %d  mIoU %.3f  (%.0f s)", row["head"], row["seed"], row["miou"], row["wall_s"])
+            log.info("%s %-26s seed %d  %.3f  (%.0f s)", task, row["head"], row["seed"],
+                     row["acc"] if task == "marker" else row["miou"], row["wall_s"])
     rows = [r for r in read_rows(path) if r["head"] in heads and r["seed"] in seeds and same(r)]
     return sort_rows(rows, heads)
-
-
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--heads", default=",".join(TABLE_HEADS), help="comma-separated head names (default: all)")
-    p.add_argument("--seeds", default="0,1,2")
-    p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--task", default="one-colour", choices=TASKS)
-    p.add_argument("--config", default="quick", choices=("quick", "legend_full"))
-    p.add_argument("--jobs", type=int, default=max(1, min(2, os.cpu_count() or 1)))
-    p.add_argument("--out", default="runs/grad_table")
-    p.add_argument("--repeats", type=int, default=15, help="rounds of the interleaved step timing")
-    a = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    heads = [h.strip() for h in a.heads.split(",") if h.strip()]
-    seeds = [int(s) for s in a.seeds.split(",")]
-    for h in heads:
-        legend.head_spec(h)  # a bad name fails now, not after an hour of training
-    t0 = time.perf_counter()
-    rows = run_table(heads, seeds, a.steps, a.out, a.task, a.config, a.jobs)
-    cfg = config(a.steps, a.task, a.config)
-    train_set = build_datasets(cfg)[0]
-    summary = legend.summarise(rows, step_ms=legend.step_times(cfg, heads, train_set, repeats=a.repeats),
-                               step_mb=legend.step_memory(cfg, heads, train_set))
-    table = legend.summary_table(summary, rows, seeds)
-    (Path(a.out) / "table.md").write_text(
-        f"config {a.config}, task {a.task}, {a.steps} steps, seeds {a.seeds}: `python -m hamlib.seg.grad_table "
-        f"--config {a.config} --task {a.task} --steps {a.steps} --seeds {a.seeds}`\n\n"
-        + table + "\n")
-    log.info("%s\n(%d rows, %.0f s)", table, len(rows), time.perf_counter() - t0)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,4 @@
-"""Every head on the colour-by-legend task with the same budget (notebooks 05 and 06, the grad table).
+"""Every head on the colour-by-legend task with the same budget (notebook 06, the grids, the checkpoints).
 
 - `HEAD_SPECS`: named context blocks (no context, pooling, self-attention, Hamburgers with
   each solver, one-step or BPTT) as overrides of a config's head; `head_spec` also reads
@@ -12,7 +12,7 @@
   and the paper's ablation claims checked on these rows.
 - `sees_legend`: does autograd connect a gray-shape pixel to the legend at all?
 
-The pictures of these runs are in `hamlib.viz.segmentation`.
+The pictures of these runs are in `segmentation`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ import torch
 import torch.nn.functional as F
 
 from hamlib.layers import count_params
-from hamlib.md import GRAD_MODES, SOLVERS
+from hamlib.grad import canonical_grad
+from hamlib.md import GRAD_MODES, SOLVERS, MatrixDecomposition2D
 from hamlib.measure import interleaved_times, markdown_table, peak_tensor_memory
 from hamlib.seg.metrics import confusion_matrix, iou_from_confusion, predict
 from hamlib.seg.model import build_model
@@ -67,13 +68,15 @@ def head_spec(name: str) -> dict:
     if name in HEAD_SPECS:
         return HEAD_SPECS[name]
     solver, *rest = name.split() or [""]
-    grad = None
+    grad, bad = None, False
     if rest and "=" not in rest[0]:
         mode = rest.pop(0)
-        grad = int(mode) if mode.isdigit() else (None if mode == "default" else mode)
+        try:
+            grad = None if mode == "default" else canonical_grad(mode)
+        except ValueError:
+            bad = True
     opts = dict(r.split("=", 1) for r in rest if "=" in r)
-    if (solver not in SOLVERS or not (grad is None or grad in GRAD_MODES or isinstance(grad, int))
-            or len(opts) != len(rest)):
+    if solver not in SOLVERS or bad or len(opts) != len(rest):
         raise ValueError(f"head must be one of {tuple(HEAD_SPECS)} or '<solver> [<grad>] [key=value ...]' with "
                          f"solver in {tuple(SOLVERS)} and grad in {GRAD_MODES}, a step count or 'default', "
                          f"got {name!r}")
@@ -121,7 +124,7 @@ def eval_k_sweep(model, dataset, Ks, limit=None) -> dict:
     """K -> seg_metrics(model) with every solver in the model running K steps at evaluation
     (the paper's train-K / test-K experiment: train with K = 6, evaluate with other K).
     The model's eval_steps are restored afterwards."""
-    solvers = [m for m in model.modules() if hasattr(m, "eval_steps") and hasattr(m, "steps")]
+    solvers = [m for m in model.modules() if isinstance(m, MatrixDecomposition2D)]
     if not solvers:
         raise ValueError("eval_k_sweep: the model holds no matrix-decomposition solver (no Hamburger)")
     saved = [m.eval_steps for m in solvers]

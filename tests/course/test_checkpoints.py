@@ -7,10 +7,13 @@ import shutil
 import pytest
 import torch
 
+from experiments import checkpoints as train_ck
 from notebooks.course import checkpoints as ck
+from notebooks.course import tasks
 from hamlib.seg.train import get_config
 
-SHIPPED = ck.ROOT / "manifest.json"
+ROOT = ck.default_root()
+SHIPPED = ROOT / "manifest.json"
 RECORD_KEYS = {"kind", "task", "head", "seed", "steps", "command", "config", "wall_s", "hardware", "dtype",
                "val", "eval", "sha256", "bytes"}
 
@@ -26,9 +29,9 @@ def test_the_checkpoints_are_shipped_and_small():
     assert files, f"no HamNet checkpoint recorded in {SHIPPED}"
     tasks = {ck.read_manifest()["files"][f]["task"] for f in files}
     assert {"legend1", "legend2"} <= tasks
-    total = sum(p.stat().st_size for p in ck.ROOT.rglob("*") if p.is_file())
+    total = sum(p.stat().st_size for p in ROOT.rglob("*") if p.is_file())
     assert total < 30 * 2**20, f"data/checkpoints holds {total / 2**20:.1f} MB (limit 30 MB)"
-    on_disk = {str(p.relative_to(ck.ROOT)) for p in ck.ROOT.rglob("*.pt")}
+    on_disk = {str(p.relative_to(ROOT)) for p in ROOT.rglob("*.pt")}
     assert on_disk == set(ck.read_manifest()["files"]) & on_disk and set(files) <= on_disk, \
         "every .pt file is in the manifest and every HamNet record has its file"
 
@@ -46,7 +49,7 @@ def test_the_comparison_has_three_seeds_per_head():
 def test_checkpoint_matches_its_manifest(rel):
     record = ck.read_manifest()["files"][rel]
     assert RECORD_KEYS <= set(record), f"{rel}: record lacks {RECORD_KEYS - set(record)}"
-    assert record["command"].startswith("python -m hamlib.experiments.checkpoints train")
+    assert record["command"] == f'python -m experiments.checkpoints train {record["task"]} "{record["head"]}" --seeds {record["seed"]}'
     now, then = ck.recheck_hamnet(rel)            # verifies the sha256 first
     assert now["miou"] == pytest.approx(then["miou"], abs=5e-3), rel
     assert now["ctx_acc"] == pytest.approx(then["ctx_acc"], abs=5e-3), rel
@@ -58,7 +61,7 @@ def test_a_changed_file_is_refused(tmp_path):
         pytest.fail("no shipped checkpoint to corrupt")
     rel = files[0]
     (tmp_path / rel).parent.mkdir(parents=True)
-    shutil.copy(ck.ROOT / rel, tmp_path / rel)
+    shutil.copy(ROOT / rel, tmp_path / rel)
     shutil.copy(SHIPPED, tmp_path / "manifest.json")
     data = bytearray((tmp_path / rel).read_bytes())
     data[-100] ^= 0xFF
@@ -71,8 +74,9 @@ def test_a_changed_file_is_refused(tmp_path):
 
 def test_train_store_record_load_on_a_tiny_task(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)                   # runs/checkpoints/... (resumable training) goes here
-    monkeypatch.setitem(ck.TASKS, "tiny", lambda: get_config("quick", steps=6, n_train=32, n_val=16))
-    rec = ck.train_hamnet("tiny", "nmf bptt rank=4", 1, root=tmp_path / "ckpt")
+    tiny = lambda: get_config("quick", steps=6, n_train=32, n_val=16)   # noqa: E731
+    monkeypatch.setitem(tasks.TASKS, "tiny", tasks.Task("tiny", "a tiny legend task", tiny, None))
+    rec = train_ck.train_hamnet("tiny", "nmf bptt rank=4", 1, root=tmp_path / "ckpt")
     rel = "tiny/nmf_bptt_rank-4_s1.pt"
     assert (tmp_path / "ckpt" / rel).is_file() and rec["steps"] == 6 and rec["seed"] == 1
     assert rec["dtype"] in ("float16", "float32") and rec["sha256"] == ck.sha256(tmp_path / "ckpt" / rel)
@@ -90,6 +94,26 @@ def test_train_store_record_load_on_a_tiny_task(tmp_path, monkeypatch):
     assert dtypes == {getattr(torch, rec["dtype"])}
 
 
+def test_default_root_follows_the_environment_and_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.setenv("HAMLIB_CHECKPOINTS", str(tmp_path / "elsewhere"))
+    assert ck.default_root() == tmp_path / "elsewhere"
+    monkeypatch.delenv("HAMLIB_CHECKPOINTS")
+    (tmp_path / "data" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")          # a notebook's kernel
+    assert ck.default_root().resolve() == (tmp_path / "data" / "checkpoints").resolve()
+    monkeypatch.chdir(tmp_path)                        # the repository root
+    assert ck.default_root() == ck.Path("data/checkpoints")
+    with pytest.raises(FileNotFoundError, match="no checkpoint manifest"):
+        ck.read_manifest(tmp_path / "notebooks")
+
+
+def test_the_cli_tabulates_the_manifest(capsys):
+    train_ck.main(["--root", str(ROOT), "table"])
+    out = capsys.readouterr().out
+    assert "legend2:" in out and "| nmf bptt init=pytorch |" in out and "| self-attention |" in out
+
+
 def test_full_scale_config_starts_on_cpu(tmp_path):
     """The notebooks' full mode (HAMLIB_FULL=1) trains legend_full: it must at least start here."""
     from hamlib.seg.train import train
@@ -102,9 +126,9 @@ def test_full_scale_config_starts_on_cpu(tmp_path):
 def test_checkpoint_or_train_loads_when_complete_and_trains_otherwise(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     tiny = lambda: get_config("quick", steps=4, n_train=32, n_val=8)   # noqa: E731
-    monkeypatch.setitem(ck.TASKS, "tiny", tiny)
+    monkeypatch.setitem(tasks.TASKS, "tiny", tasks.Task("tiny", "a tiny legend task", tiny, None))
     root = tmp_path / "ckpt"
-    ck.train_hamnet("tiny", "none", 0, root=root)
+    train_ck.train_hamnet("tiny", "none", 0, root=root)
     got = ck.checkpoint_or_train("tiny", ["none"], [0], tiny(), root=root)
     assert got["source"].startswith("loaded 1 shipped") and list(got["models"]) == ["none"]
     assert len(got["val_set"]) == 8 and got["rows"][0]["head"] == "none"

@@ -7,8 +7,11 @@ import json
 import pytest
 import torch
 
+from experiments import checkpoints as train_ck
 from notebooks.course import gan_checkpoints as gc
-from notebooks.course.checkpoints import ROOT, read_manifest, sha256
+from notebooks.course.checkpoints import default_root, read_manifest, sha256
+
+ROOT = default_root()
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -58,6 +61,17 @@ def test_generator_hash_dtype_and_metric(rel, ruler):
     assert now["fid"] == pytest.approx(then["fid"], rel=1e-3)
     assert now["is_"] == pytest.approx(then["is_"], rel=1e-3)
     assert record["steps"] == record["config"]["steps"]
+    assert record["command"] == f"python -m experiments.checkpoints train-gan {record['model']} --seeds {record['seed']}"
+    assert gc.generator_rel(record["model"], record["seed"]) == rel
+
+
+def test_old_attention_configs_read_as_the_librarys_block():
+    blob = torch.load(ROOT / "hamgan/sa_s0.pt", map_location="cpu", weights_only=True)
+    assert blob["config"]["block"] == "sa"                # as stored
+    cfg = gc.config_from_dict(blob["config"])
+    assert cfg.block == gc.block_name("sa") == gc.block_name("attention") == "attention"
+    G, rec = gc.load_generator("hamgan/sa_s0.pt")
+    assert type(G.context).__name__ == "SelfAttention2d" and rec["model"] == "attention"
 
 
 def test_changed_file_fails_the_hash(tmp_path):
@@ -81,8 +95,8 @@ def test_recording_pipeline_on_a_tiny_run(tmp_path, monkeypatch):
     monkeypatch.setattr(gc, "data", lambda resolution=None: gc.digits(8))
     monkeypatch.setattr(gc, "METRIC_N", 60)
     root = tmp_path / "ckpt"
-    gc.train_digits_classifier(root)
-    record = gc.train_generator("ham-bptt", 3, root)
+    train_ck.train_digits_classifier(root)
+    record = train_ck.train_generator("ham-bptt", 3, root)
     assert record["ham_grad"] == "bptt" and record["seed"] == 3 and record["steps"] == 4
     assert [h["step"] for h in record["history"]] == [0, 2, 4]
     m = record["metric"]
@@ -106,6 +120,6 @@ def test_model_configs_are_digits32_narrowed(model):
     G, D = build_models(cfg)
     x = G(torch.randn(2, cfg.z_dim), torch.tensor([0, 9]))
     assert x.shape == (2, 1, 32, 32) and D(x, torch.tensor([0, 9])).shape == (2,)
-    assert type(G.context).__name__ == ("SelfAttention2d" if model == "sa" else "Hamburger")
-    if model != "sa":
+    assert type(G.context).__name__ == ("SelfAttention2d" if model == "attention" else "Hamburger")
+    if model != "attention":
         assert G.context.ham.grad == gc.MODELS[model]["ham_grad"]

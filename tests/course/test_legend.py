@@ -1,4 +1,4 @@
-"""hamlib.experiments.legend and grad_table: head overrides, summaries over seeds, the claims, the resumable table."""
+"""course.legend and grad_table: head overrides, summaries over seeds, the claims, the resumable table."""
 
 import math
 
@@ -81,18 +81,18 @@ def test_grad_table_trains_writes_resumes_and_tabulates(tmp_path, monkeypatch):
     assert grad_table.run_table(heads[::-1], [0], steps=2, out_dir=tmp_path, jobs=1) == rows[::-1]
     # rows of another task in the same file are not taken for this one
     monkeypatch.setattr(grad_table, "run_one", lambda h, s, steps, out, task, base, threads: dict(
-        head=h, seed=s, task=task, config=base, steps=steps, miou=0.5, ctx_acc=0.5, params=1, ms_per_step=1.0,
-        wall_s=1.0, status="ok"))
-    other = grad_table.run_table(heads, [0], steps=2, out_dir=tmp_path, task="two-colour", jobs=1)
-    assert [r["miou"] for r in other] == [0.5, 0.5] and all(r["task"] == "two-colour" for r in other)
+        head=h, seed=s, task=task, config=base, steps=steps, miou=0.5, ctx_acc=0.5, acc=None, params=1,
+        ms_per_step=1.0, wall_s=1.0, status="ok"))
+    other = grad_table.run_table(heads, [0], steps=2, out_dir=tmp_path, task="legend2", jobs=1)
+    assert [r["miou"] for r in other] == [0.5, 0.5] and all(r["task"] == "legend2" for r in other)
     assert grad_table.run_table(heads, [0], steps=2, out_dir=tmp_path, jobs=1) == rows
     S = legend.summarise(rows, step_ms={"none": 1.5, "nmf implicit": 2.5}, step_mb={"none": 3.0, "nmf implicit": 4.0})
     md = legend.summary_table(S, rows, [0]).splitlines()
     assert len(md) == 4 and md[0].startswith("| head | seed 0 | mIoU") and md[3].endswith("| 2.5 | 4.0 |")
     assert md[2].startswith(f"| none | {rows[0]['miou']:.3f} |")
-    assert grad_table.config(10, "two-colour").legend.one_colour is False and grad_table.config(10).legend.one_colour is True
+    assert grad_table.config(10, "legend2").legend.one_colour is False and grad_table.config(10).legend.one_colour is True
     with pytest.raises(ValueError, match="task must be one of"):
-        grad_table.config(10, "three-colour")
+        grad_table.config(10, "legend3")
 
 
 def test_step_memory_orders_the_modes():
