@@ -43,12 +43,13 @@ EVAL_N, EVAL_SEED = 200, 10_000          # the fixed re-check set of a HamNet re
 # ---------------------------------------------------------------------------
 
 def default_root() -> Path:
-    """$HAMLIB_CHECKPOINTS if set, else the first of ./data/checkpoints and ../data/checkpoints that
-    exists (the repository root and notebooks/), else ./data/checkpoints."""
+    """$HAMLIB_CHECKPOINTS if set, else the first of data/checkpoints, ../data/checkpoints and
+    ../../data/checkpoints that exists (seen from the repository root, notebooks/ and
+    notebooks/student/), else ./data/checkpoints."""
     if os.environ.get("HAMLIB_CHECKPOINTS"):
         return Path(os.environ["HAMLIB_CHECKPOINTS"])
-    return next((p for p in (Path("data/checkpoints"), Path("../data/checkpoints")) if p.is_dir()),
-                Path("data/checkpoints"))
+    places = (Path("data/checkpoints"), Path("../data/checkpoints"), Path("../../data/checkpoints"))
+    return next((p for p in places if p.is_dir()), places[0])
 
 
 def resolve_root(root=None) -> Path:

@@ -102,6 +102,9 @@ def test_default_root_follows_the_environment_and_the_working_directory(tmp_path
     (tmp_path / "notebooks").mkdir()
     monkeypatch.chdir(tmp_path / "notebooks")          # a notebook's kernel
     assert ck.default_root().resolve() == (tmp_path / "data" / "checkpoints").resolve()
+    (tmp_path / "notebooks" / "student").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks" / "student")   # a student version's kernel
+    assert ck.default_root().resolve() == (tmp_path / "data" / "checkpoints").resolve()
     monkeypatch.chdir(tmp_path)                        # the repository root
     assert ck.default_root() == ck.Path("data/checkpoints")
     with pytest.raises(FileNotFoundError, match="no checkpoint manifest"):
