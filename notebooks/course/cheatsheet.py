@@ -27,7 +27,7 @@ from hamlib.grad import GradPlan, grad_plan
 from hamlib.md import SOLVERS
 from hamlib.measure import markdown_table
 from .efficiency import PAPER_EFFICIENCY
-from .legend import _mean_std, head_spec, verdict
+from .legend import mean_std, head_spec, verdict
 
 # ---------------------------------------------------------------------------
 # The paper's numbers (Geng et al., ICLR 2021)
@@ -133,9 +133,9 @@ def seg_results(manifest: dict, task: str) -> dict:
     out = {}
     for head, recs in sorted(groups.items()):
         recs = sorted(recs, key=lambda r: r["seed"])
-        m, s = _mean_std([r["val"]["stored"]["miou"] for r in recs])
+        m, s = mean_std([r["val"]["stored"]["miou"] for r in recs])
         ctx = [r["val"]["stored"]["ctx_acc"] for r in recs if r["val"]["stored"].get("ctx_acc") is not None]
-        out[head] = dict(miou=m, miou_std=s, ctx_acc=_mean_std(ctx)[0], seeds=[r["seed"] for r in recs])
+        out[head] = dict(miou=m, miou_std=s, ctx_acc=mean_std(ctx)[0], seeds=[r["seed"] for r in recs])
     return out
 
 

@@ -209,7 +209,7 @@ def step_memory(cfg, names, dataset) -> dict:
     return out
 
 
-def _mean_std(xs):
+def mean_std(xs):
     xs = [x for x in xs if not math.isnan(x)]
     if not xs:
         return float("nan"), float("nan")
@@ -238,8 +238,8 @@ def summarise(rows, step_ms=None, step_mb=None) -> dict:
     out = {}
     for name in dict.fromkeys(r["head"] for r in rows):
         rs = [r for r in rows if r["head"] == name]
-        m, s = _mean_std([r["miou"] for r in rs])
-        out[name] = dict(miou=m, miou_std=s, ctx_acc=_mean_std([r["ctx_acc"] for r in rs])[0],
+        m, s = mean_std([r["miou"] for r in rs])
+        out[name] = dict(miou=m, miou_std=s, ctx_acc=mean_std([r["ctx_acc"] for r in rs])[0],
                          params=next((r["params"] for r in rs if r["params"]), None),
                          ms_per_step=step_ms[name] if step_ms else statistics.median([r["ms_per_step"] for r in rs]),
                          mb_per_step=step_mb[name] if step_mb else None,
