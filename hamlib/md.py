@@ -153,10 +153,20 @@ def cd_final(X, D, Ct=None, beta=0.1, s=None):
     """C^T = (D^T D + beta I)^-1 D^T X: one (r x r) solve with N right-hand sides.
 
     beta > 0 keeps the matrix positive definite, so the solve skips torch.linalg.solve's
-    singularity check (a host sync on accelerators)."""
+    singularity check (a host sync on accelerators). Under torch.export (and so for ONNX,
+    which has no linear-solve operator) the solve is Gauss-Jordan elimination unrolled over
+    the r columns, in products and divisions only: A is positive definite, so no pivoting is
+    needed and every pivot is >= beta."""
     r = D.shape[-1]
-    A = _bmm_t(D, D) + beta * torch.eye(r, dtype=D.dtype, device=D.device)
-    return torch.linalg.solve_ex(A, _over(_bmm_t(D, X), s)).result  # (B, r, r) \ (B, r, N) -> (B, r, N)
+    I = torch.eye(r, dtype=D.dtype, device=D.device)
+    A, Y = _bmm_t(D, D) + beta * I, _over(_bmm_t(D, X), s)  # (B, r, r), (B, r, N)
+    if not torch.compiler.is_exporting():
+        return torch.linalg.solve_ex(A, Y).result           # (B, r, r) \ (B, r, N) -> (B, r, N)
+    for k in range(r):  # column k of A -> e_k: row k divided by its pivot, subtracted from the others
+        col = A[:, :, k:k + 1] - I[:, k:k + 1]               # (B, r, 1)
+        piv = A[:, k:k + 1, k:k + 1]                         # (B, 1, 1)
+        A, Y = A - col * (A[:, k:k + 1] / piv), Y - col * (Y[:, k:k + 1] / piv)
+    return Y                                                 # A = I now, Y = A^-1 (D^T X / s)
 
 
 class Solver(NamedTuple):
