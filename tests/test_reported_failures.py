@@ -10,7 +10,6 @@
 
 import math
 import os
-import socket
 
 import pytest
 import torch
@@ -128,10 +127,9 @@ def test_gradient_reaching_the_layer_below_is_of_attentions_order(kind, one_thre
 # ---- (c) BN with per-process batches of one under DDP ---------------------------------------------
 
 
-def _ddp_bn_worker(rank, world, port, out):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
+def _ddp_bn_worker(rank, world, out):
     torch.set_num_threads(1)
-    torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
+    torch.distributed.init_process_group("gloo", init_method=f"file://{out}/rendezvous", rank=rank, world_size=world)
     result = {}
     for norm in ("bn", "gn"):
         torch.manual_seed(0)                                   # the same weights on both processes
@@ -154,19 +152,16 @@ def _ddp_bn_worker(rank, world, port, out):
         sync = nn.SyncBatchNorm.convert_sync_batchnorm(Hamburger(C, ham="nmf", rank=4, steps=3))
         nn.parallel.DistributedDataParallel(sync)(torch.rand(1, C, 8, 8))
         result["syncbn"] = "ran"
-    except (RuntimeError, ValueError) as e:
+    except ValueError as e:
         result["syncbn"] = str(e)
     torch.save(result, os.path.join(out, f"rank{rank}.pt"))
     torch.distributed.destroy_process_group()
 
 
 def test_bn_with_per_process_batches_of_one_under_ddp_gloo(tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    mp.start_processes(_ddp_bn_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True, start_method="spawn")
+    mp.start_processes(_ddp_bn_worker, args=(2, str(tmp_path)), nprocs=2, join=True, start_method="spawn")
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
     for r in (r0, r1):
-        assert r["gn"] < 1e-6            # GroupNorm: the same normalisation in training and evaluation
-        assert r["bn"] > 0.05            # BN: one image's statistics vs the running ones, a large gap
-        assert r["syncbn"] != "ran"      # no SyncBatchNorm on CPU tensors: per-process BN is all gloo has
+        assert r["gn"] == 0.0            # GroupNorm: the same normalisation in training and evaluation
+        assert r["bn"] > 0.2             # BN: one image's statistics vs the running ones (measured 0.51)
+        assert "only work with GPU" in r["syncbn"], r["syncbn"]   # per-process BN is all gloo on CPU has
