@@ -295,6 +295,9 @@ class MatrixDecomposition2D(nn.Module):
         if self.bases_mode == "learned":
             D = self.bases                       # (S, d, r)
         elif self.training:                      # fresh per forward and per matrix, from the global RNG
+            if torch.compiler.is_exporting():
+                raise RuntimeError(f"{type(self).__name__}: training-mode bases are random (fresh every forward) "
+                                   "and are not exported; call .eval() before exporting (evaluation bases are constants)")
             return random_bases(self.kind, (BS, d, self.rank), device=X.device).to(X.dtype)
         elif self.spatial:                       # eval: the same bases on every call, for every image
             D = self.eval_bases                  # (S, d, r)

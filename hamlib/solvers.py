@@ -121,9 +121,20 @@ def cd_final(X, D, Ct=None, beta=0.1, s=None):
     """C^T = (D^T D + beta I)^-1 D^T X: one (r x r) solve with N right-hand sides.
 
     beta > 0 keeps the matrix positive definite, so the solve skips torch.linalg.solve's
-    singularity check (a host sync on accelerators)."""
-    A = D.mT @ D + beta * torch.eye(D.shape[-1], dtype=D.dtype, device=D.device)   # (B, r, r)
-    return torch.linalg.solve_ex(A, _over(D.mT @ X, s)).result                   # (B, r, N)
+    singularity check (a host sync on accelerators). Under torch.export (and so for ONNX, which
+    has no linear-solve operator) the solve is Gauss-Jordan elimination unrolled over the r
+    columns, in products and divisions only: A is positive definite, so no pivoting is needed
+    and every pivot is >= beta."""
+    r = D.shape[-1]
+    I = torch.eye(r, dtype=D.dtype, device=D.device)
+    A, Y = D.mT @ D + beta * I, _over(D.mT @ X, s)                  # (B, r, r), (B, r, N)
+    if not torch.compiler.is_exporting():
+        return torch.linalg.solve_ex(A, Y).result                   # (B, r, r) \ (B, r, N) -> (B, r, N)
+    for k in range(r):  # column k of A -> e_k: row k divided by its pivot, subtracted from the others
+        col = A[:, :, k:k + 1] - I[:, k:k + 1]                       # (B, r, 1)
+        piv = A[:, k:k + 1, k:k + 1]                                 # (B, 1, 1)
+        A, Y = A - col * (A[:, k:k + 1] / piv), Y - col * (Y[:, k:k + 1] / piv)
+    return Y                                                         # A = I now, Y = A^-1 (D^T X / s)
 
 
 # ---- One solver bound to one X ---------------------------------------------------------------------
