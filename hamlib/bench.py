@@ -1,7 +1,6 @@
-"""`python -m hamlib.bench` moved: the benchmark is a script outside the package now."""
-
-import sys
+"""`python -m hamlib.bench` moved to `python -m experiments.bench` (a script outside the package)."""
 
 if __name__ == "__main__":
-    sys.exit("python -m hamlib.bench moved: from a clone of the repository run\n"
-             "    python -m experiments.bench --help")
+    from ._moved import exit_moved
+
+    exit_moved("hamlib.bench")

@@ -15,9 +15,10 @@ TREES = ("hamlib", "notebooks/course", "experiments")
 
 # (level, group, module prefixes, may the group's modules import each other, why)
 LAYERS = [
-    (0, "base", ("hamlib.runtime", "hamlib.measure", "hamlib.layers", "hamlib.minimal", "hamlib.bench",
-                 "hamlib.seg.grad_table"), False,
-     "torch only: runtime helpers, measurements, building blocks, the one-screen block, CLI stubs"),
+    (0, "base", ("hamlib.runtime", "hamlib.measure", "hamlib.layers", "hamlib.minimal", "hamlib._moved"), False,
+     "torch only: runtime helpers, measurements, building blocks, the one-screen block, the moved-CLI table"),
+    (1, "stubs", ("hamlib.bench", "hamlib.seg.grad_table", "hamlib.experiments"), False,
+     "old command lines: each imports hamlib._moved only, to say where it went"),
     (1, "grad", ("hamlib.grad",), False, "gradient plans: knows no solver (a solver is anything with step/coef)"),
     (2, "solvers", ("hamlib.solvers",), False, "the paper's updates, pure functions of tensors"),
     (3, "md", ("hamlib.md",), False, "the solver modules and functional API: solvers run by a gradient plan"),

@@ -1,7 +1,6 @@
-"""`python -m hamlib.seg.grad_table` moved: the experiment drivers are scripts outside the package now."""
-
-import sys
+"""`python -m hamlib.seg.grad_table` moved to `python -m experiments.grid` (a script outside the package)."""
 
 if __name__ == "__main__":
-    sys.exit("python -m hamlib.seg.grad_table moved: from a clone of the repository run\n"
-             "    python -m experiments.grid --help")
+    from .._moved import exit_moved
+
+    exit_moved("hamlib.seg.grad_table")
