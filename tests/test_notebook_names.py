@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from hamlib._moved import MOVED
+
 # the instructor versions only: notebooks/student/ (outputs cleared by design) is not globbed
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 
@@ -24,7 +26,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("
 # the packages notebooks import from, and where each is found from the repository root
 PACKAGES = {"hamlib": "hamlib", "course": "notebooks.course"}
 # command-line modules that only print where they went: a notebook must name the new command
-MOVED_CLIS = ("hamlib.bench", "hamlib.seg.grad_table")
+MOVED_CLIS = tuple(MOVED)  # old command lines that only say where they went
 
 
 def _cells(path, kind):

@@ -6,7 +6,7 @@ A head is a name `legend.head_spec` reads ("none", "pool", "attention", "nmf bpt
 - legend1 / legend2: a named legend config (`quick`: tiny ResNet, CPU; `legend_full`: wider,
   20000 images) with `steps` training steps and the head (`legend.run_heads`); the row's score
   is the validation mIoU, `ctx_acc` the accuracy on the gray-shape pixels that need the legend.
-- marker: notebook 05's MarkerNet with the head's context ("none", "attention" or a Hamburger:
+- marker: notebook 05's MarkerNet with the head's context (a context block or a Hamburger:
   solver, gradient mode and the options rank, steps, inv_t), `steps` Adam iterations
   (`marker.train_marker`); the row's score `acc` is the test pixel accuracy.
 A metric that does not apply to the task (a marker row's mIoU, a legend row's acc) is None.
@@ -56,14 +56,15 @@ def config(steps: int, task: str = "legend1", base: str = "quick"):
 
 
 def marker_config(head: str, **kw):
-    """Notebook 05's MarkerConfig for a head name: "none", "attention" or a Hamburger head whose
-    options are among MARKER_OPTIONS; kw: further MarkerConfig fields (iters, seed, ...)."""
+    """Notebook 05's MarkerConfig for a head name: a context ("none", "pool", "attention",
+    "attention-plain") or a Hamburger head whose options are among MARKER_OPTIONS; kw: further
+    MarkerConfig fields (iters, seed, ...)."""
     spec = legend.head_spec(head)
     base = get_task("marker").full()
-    if spec["context"] in ("none", "attention"):
+    if spec["context"] in ("none", "pool", "attention", "attention-plain"):
         return dataclasses.replace(base, context=spec["context"], **kw)
     if spec["context"] != "ham" or set(spec["ham"]) - {"ham", "grad", *MARKER_OPTIONS}:
-        raise ValueError(f"the marker network takes 'none', 'attention' or a Hamburger head with options "
+        raise ValueError(f"the marker network takes 'none', 'pool', 'attention', 'attention-plain' or a Hamburger head with options "
                          f"{MARKER_OPTIONS}, got {head!r}")
     ham = dict(spec["ham"])
     solver, grad = ham.pop("ham"), ham.pop("grad")

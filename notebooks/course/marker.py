@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from hamlib.context import context_block
+from hamlib.context import CONTEXTS, context_block
 from hamlib.runtime import pick_device
 
 
@@ -45,13 +45,13 @@ def marker_batch(n, size=16, classes=4, marker=2, generator=None):
     return x, k.view(n, 1, 1).expand(n, size, size).clone()
 
 
-MARKER_CONTEXTS = ("none", "attention", "one-step", "one-step-bases", "bptt")
+MARKER_CONTEXTS = CONTEXTS[:-1] + ("one-step", "one-step-bases", "bptt")  # contexts, or a ham by its gradient mode
 
 
 class MarkerNet(nn.Module):
     """Two 3x3 ConvBNReLU (receptive field 5 x 5), a context block, a 1x1 classifier.
 
-    context: "none" (identity), "attention" (SelfAttention2d), or a gradient mode
+    context: a context block's name ("none", "pool", "attention", "attention-plain"), or a gradient mode
     ("one-step", "one-step-bases", "bptt" or an int k) for a v2 Hamburger of solver `ham`
     (NMF by default; inv_t=None is the solver's default temperature).
     """
@@ -63,8 +63,7 @@ class MarkerNet(nn.Module):
         self.local = nn.Sequential(
             nn.Conv2d(1 + classes, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
             nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU())
-        # "attention" here is the plain form (x + gamma attn, no norm): the marker net has no norms
-        kind = {"none": "none", "attention": "attention-plain"}.get(context, "ham")
+        kind = context if context in CONTEXTS else "ham"
         ham_kw = dict(ham=ham, version="v2", rank=rank, steps=steps, grad=context, inv_t=inv_t) if kind == "ham" else {}
         self.context = context_block(kind, width, **ham_kw)
         self.classify = nn.Conv2d(width, classes, 1)

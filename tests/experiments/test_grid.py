@@ -17,7 +17,7 @@ def test_marker_heads_are_notebook_05s_marker_net():
     assert grad_table.marker_config("none").context == "none"
     assert grad_table.marker_config("vq").context == 2          # the solver's own gradient mode
     assert grad_table.marker_config("nmf bptt rank=2", iters=5).rank == 2
-    for bad in ("pool", "nmf bptt init=pytorch"):
+    for bad in ("nmf bptt init=pytorch", "cd one-step bases=learned"):
         with pytest.raises(ValueError, match="marker network"):
             grad_table.marker_config(bad)
     torch.manual_seed(0)
