@@ -131,6 +131,8 @@ def read_verified(rel: str, root=None, verify=True) -> tuple[dict, dict]:
     """(the file's contents, its manifest record) for a path relative to root, e.g.
     "legend2/nmf_bptt_s0.pt"; verify checks the sha256 against the record first (ValueError)."""
     root = resolve_root(root)
+    if Path(rel).is_absolute() or ".." in Path(rel).parts:
+        raise ValueError(f"{rel!r}: a checkpoint is named by its path inside {root}, not by a path leading out of it")
     rec = read_manifest(root)["files"].get(rel)
     if rec is None:
         raise KeyError(f"{rel!r} is not in {root / 'manifest.json'}")

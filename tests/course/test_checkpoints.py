@@ -3,6 +3,7 @@ and re-evaluates on the CPU to the metric the manifest holds; and the trainer/lo
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -70,6 +71,18 @@ def test_a_changed_file_is_refused(tmp_path):
         ck.load_hamnet(rel, tmp_path)
     with pytest.raises(KeyError, match="not in"):
         ck.load_hamnet("legend2/nothing_s0.pt", tmp_path)
+
+
+def test_a_user_path_cannot_skip_the_hash(tmp_path):
+    """A file outside the manifest is refused whatever path names it: absolute, leading out of the
+    store, or a copy of a shipped file under another name; the hash check cannot be side-stepped."""
+    rel = shipped_hamnet()[0]
+    shutil.copy(ROOT / rel, tmp_path / "copy.pt")
+    for name in (str(tmp_path / "copy.pt"), f"../{tmp_path.name}/copy.pt", "legend2/../legend2/" + Path(rel).name):
+        with pytest.raises(ValueError, match="path inside"):
+            ck.read_verified(name)
+    with pytest.raises(KeyError, match="not in"):
+        ck.read_verified("copy.pt", ROOT)
 
 
 def test_train_store_record_load_on_a_tiny_task(tmp_path, monkeypatch):
