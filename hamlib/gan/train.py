@@ -131,7 +131,7 @@ def gradient_mode():
 def quick() -> GANConfig:
     """CPU, offline: scikit-learn digits at 16 x 16, recognisable digits per class in a few minutes.
     Twice the reference learning rates (same G:D ratio): at the reference rates the labels
-    were not yet used within this budget (README, "Image generation")."""
+    were not yet used within this budget."""
     return GANConfig(steps=1000, lr_g=2e-4, lr_d=8e-4, ema_decay=0.99, ema_start=100, eval_every=250,
                      eval_samples=500)
 

@@ -134,7 +134,7 @@ def quick() -> TrainConfig:
     35 px < the task's min_dist 36) on 64 x 64 colour-by-legend images (one legend colour).
 
     The Hamburger uses NMF's default gradient ("bptt"), the one that learned the task from
-    scratch (the README's "Choosing the gradient" holds the measurements).
+    scratch (experiments/RESULTS.md, "Choosing the gradient").
     """
     head = HeadConfig(context="ham", channels=64, align_channels=32, kernel=1,
                       ham=dict(ham="nmf", rank=8, steps=6))
