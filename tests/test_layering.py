@@ -15,7 +15,7 @@ TREES = ("hamlib", "notebooks/course", "experiments")
 
 # (level, group, module prefixes, may the group's modules import each other, why)
 LAYERS = [
-    (0, "base", ("hamlib.runtime", "hamlib.measure", "hamlib.layers", "hamlib.minimal", "hamlib._moved"), False,
+    (0, "base", ("hamlib.runtime", "hamlib.config", "hamlib.measure", "hamlib.layers", "hamlib.minimal", "hamlib._moved"), False,
      "torch only: runtime helpers, measurements, building blocks, the one-screen block, the moved-CLI table"),
     (1, "stubs", ("hamlib.bench", "hamlib.seg.grad_table", "hamlib.experiments"), False,
      "old command lines: each imports hamlib._moved only, to say where it went"),

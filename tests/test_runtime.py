@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from hamlib import runtime
+from hamlib import config, runtime
 
 
 def test_full_scale_switch(monkeypatch):
@@ -69,14 +69,14 @@ def test_setup_distributed_single_process(monkeypatch):
 
 
 def test_parse_override_reads_literals_and_falls_back_to_strings():
-    assert runtime.parse_override("steps=100") == ("steps", 100)
-    assert runtime.parse_override("g_channels=(16, 16)") == ("g_channels", (16, 16))
-    assert runtime.parse_override("model.head.ham={'rank': 4}") == ("model.head.ham", {"rank": 4})
-    assert runtime.parse_override("stop_after=None") == ("stop_after", None)
-    assert runtime.parse_override("data_root=/data/voc=1") == ("data_root", "/data/voc=1")
-    assert runtime.parse_override("block='sa'") == runtime.parse_override("block=sa") == ("block", "sa")
+    assert config.parse_override("steps=100") == ("steps", 100)
+    assert config.parse_override("g_channels=(16, 16)") == ("g_channels", (16, 16))
+    assert config.parse_override("model.head.ham={'rank': 4}") == ("model.head.ham", {"rank": 4})
+    assert config.parse_override("stop_after=None") == ("stop_after", None)
+    assert config.parse_override("data_root=/data/voc=1") == ("data_root", "/data/voc=1")
+    assert config.parse_override("block='sa'") == config.parse_override("block=sa") == ("block", "sa")
     with pytest.raises(ValueError, match="KEY=VALUE"):
-        runtime.parse_override("steps")
+        config.parse_override("steps")
 
 
 def test_override_and_named_config_on_nested_dataclasses():
@@ -93,16 +93,16 @@ def test_override_and_named_config_on_nested_dataclasses():
         steps: int = 10
 
     configs = {"small": Cfg, "long": lambda: Cfg(steps=1000)}
-    cfg = runtime.named_config(configs, "long", steps=5)
+    cfg = config.named_config(configs, "long", steps=5)
     assert cfg.steps == 5 and configs["long"]().steps == 1000          # a fresh config each call
-    runtime.override(cfg, "inner.width", 3)
-    runtime.override(cfg, "inner.kw.rank", 4)                             # dicts take any key
+    config.override(cfg, "inner.width", 3)
+    config.override(cfg, "inner.kw.rank", 4)                             # dicts take any key
     assert (cfg.inner.width, cfg.inner.kw) == (3, {"rank": 4})
     for key in ("depth", "inner.height", "outer.width"):
         with pytest.raises(ValueError, match=f"unknown config key '{key}'"):
-            runtime.override(cfg, key, 1)
+            config.override(cfg, key, 1)
     with pytest.raises(ValueError, match="unknown config 'huge'.*long"):
-        runtime.named_config(configs, "huge")
+        config.named_config(configs, "huge")
 
 
 def test_config_from_args_applies_set_resume_and_compile():
@@ -115,10 +115,10 @@ def test_config_from_args_applies_set_resume_and_compile():
         resume: bool = False
         compile: bool = False
 
-    p = runtime.config_parser("prog", "doc", ["quick"])
-    cfg = runtime.config_from_args(Cfg, p.parse_args(["--set", "steps=3", "--set", "out_dir=runs/y", "--compile"]))
+    p = config.config_parser("prog", "doc", ["quick"])
+    cfg = config.config_from_args(Cfg, p.parse_args(["--set", "steps=3", "--set", "out_dir=runs/y", "--compile"]))
     assert cfg == Cfg(steps=3, out_dir="runs/y", compile=True)
-    assert runtime.config_from_args(Cfg, p.parse_args(["--resume"])) == Cfg(resume=True)
+    assert config.config_from_args(Cfg, p.parse_args(["--resume"])) == Cfg(resume=True)
 
 
 def test_step_clock_counts_wall_clock_of_the_timed_steps_only(monkeypatch):
@@ -222,16 +222,16 @@ def test_field_rules_name_the_field_its_value_and_what_is_allowed():
         scales: object = (1.0,)
         stop_after: object = None
 
-    rules = dict(steps=runtime.integer(0), lr=runtime.number(0, lo_open=True),
-                 scales=runtime.sequence(runtime.number(0, lo_open=True)),
-                 stop_after=runtime.integer(0, optional=True))
-    runtime.check_fields(Cfg(), rules)
+    rules = dict(steps=config.integer(0), lr=config.number(0, lo_open=True),
+                 scales=config.sequence(config.number(0, lo_open=True)),
+                 stop_after=config.integer(0, optional=True))
+    config.check_fields(Cfg(), rules)
     for field, bad, allowed in [("steps", 2.5, "an integer >= 0"), ("steps", True, "an integer >= 0"),
                                 ("lr", "abc", "a number > 0"), ("lr", float("nan"), "a number > 0"),
                                 ("scales", 0.5, "a tuple of 1 or more items"),
                                 ("stop_after", -1, "an integer >= 0 or None")]:
         with pytest.raises(ValueError, match=rf"Cfg\.{field}={bad!r} is not allowed: {field} must be {allowed}"):
-            runtime.check_fields(Cfg(**{field: bad}), rules)
+            config.check_fields(Cfg(**{field: bad}), rules)
 
 
 def test_check_resume_names_changed_fields_unless_allowed():
@@ -246,10 +246,10 @@ def test_check_resume_names_changed_fields_unless_allowed():
         allow_change: tuple = ()
 
     state = dict(step=5, config=asdict(Cfg()))
-    runtime.check_resume(state, Cfg(stop_after=7), "last.pt", free=("stop_after",))
+    config.check_resume(state, Cfg(stop_after=7), "last.pt", free=("stop_after",))
     with pytest.raises(ValueError, match=r"another run's checkpoint \(kw\.rank: 4 in the checkpoint, 8 now; "
                                          r"lr: 0\.1 in the checkpoint, 0\.2 now\)"):
-        runtime.check_resume(state, Cfg(lr=0.2, kw={"rank": 8}), "last.pt")
-    runtime.check_resume(state, Cfg(lr=0.2, kw={"rank": 8}, allow_change=("lr", "kw")), "last.pt")
+        config.check_resume(state, Cfg(lr=0.2, kw={"rank": 8}), "last.pt")
+    config.check_resume(state, Cfg(lr=0.2, kw={"rank": 8}, allow_change=("lr", "kw")), "last.pt")
     with pytest.raises(ValueError, match=r"steps=4 is below the step of last\.pt \(5\)"):
-        runtime.check_resume(state, Cfg(steps=4), "last.pt")
+        config.check_resume(state, Cfg(steps=4), "last.pt")

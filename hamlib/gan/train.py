@@ -27,13 +27,13 @@ import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 
+from ..config import (check_fields, check_resume, config_from_args, config_parser, device_name, field_names, flag,
+                      integer, named_config, number, one_of, sequence, text)
 from ..context import CONTEXTS
 from ..grad import canonical_grad
 from ..md import SOLVERS
-from ..runtime import (CSVLogger, StepBatches, StepClock, check_fields, check_resume, cleanup_distributed,
-                       config_from_args, config_parser, device_name, field_names, flag, integer, is_main_process,
-                       load_checkpoint, named_config, number, one_of, pick_device, progress_bar, save_checkpoint,
-                       seed_everything, sequence, setup_distributed, temporary, text)
+from ..runtime import (CSVLogger, StepBatches, StepClock, cleanup_distributed, is_main_process, load_checkpoint,
+                       pick_device, progress_bar, save_checkpoint, seed_everything, setup_distributed, temporary)
 from .data import dataset_from_config
 from .metrics import fid_and_is
 from .model import Discriminator, Generator, d_hinge_loss, ema_update, g_hinge_loss

@@ -34,11 +34,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from ..config import (check_fields, check_resume, config_from_args, config_parser, device_name, field_names, flag,
+                      integer, named_config, number, one_of, parse_override, sequence, text)
 from ..context import CONTEXTS
-from ..runtime import (CSVLogger, StepBatches, StepClock, check_fields, check_resume, cleanup_distributed,
-                       config_from_args, config_parser, device_name, field_names, flag, integer,
-                       is_main_process, load_checkpoint, named_config, number, one_of, parse_override, pick_device,
-                       progress_bar, save_checkpoint, seed_everything, sequence, setup_distributed, temporary, text)
+from ..runtime import (CSVLogger, StepBatches, StepClock, cleanup_distributed, is_main_process, load_checkpoint,
+                       pick_device, progress_bar, save_checkpoint, seed_everything, setup_distributed, temporary)
 from .backbone import BACKBONES
 from .data import IGNORE, TrainAugment, VOCSegmentation, eval_transform, pad_collate
 from .heads import HeadConfig

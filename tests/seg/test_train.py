@@ -16,7 +16,8 @@ import torch.nn as nn
 from hamlib.seg.synthetic import LegendDataset
 from hamlib.seg.train import (CONFIGS, SeededStepBatches, TrainConfig, build_datasets, get_config, main,
                               param_groups, poly_lr, quick, recipe_configs, train)
-from hamlib.runtime import config_parser, load_checkpoint, override
+from hamlib.config import config_parser, override
+from hamlib.runtime import load_checkpoint
 from tests.test_runtime import Payload
 
 
