@@ -92,8 +92,10 @@ def browser():
 
 @pytest.fixture(scope="session")
 def site(tmp_path_factory):
-    """The folder the server shows: stripped copies of the notebooks, and the probes."""
+    """The folder the server shows: stripped copies of the notebooks, the course's helpers beside
+    them (a link, as notebooks/student/ has), and the probes."""
     root = tmp_path_factory.mktemp("site")
+    (root / "course").symlink_to(ld.NOTEBOOKS / "course", target_is_directory=True)
     for src in sorted(ld.NOTEBOOKS.glob("*.ipynb")):
         ld.strip_outputs(src, root / src.name)
     (root / "probe.ipynb").write_text(probe_notebook())

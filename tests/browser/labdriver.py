@@ -106,7 +106,8 @@ class LabServer:
             (dirs["JUPYTER_CONFIG_DIR"] / "labconfig" / "page_config.json").write_text(
                 json.dumps({"disabledExtensions": {WIDGET_EXTENSION: True}}))
         env = {**os.environ, **{k: str(v) for k, v in dirs.items()},
-               "HAMLIB_FULL": "0", "TQDM_DISABLE": "1", "PYTHONUNBUFFERED": "1"}
+               "HAMLIB_FULL": "0", "TQDM_DISABLE": "1", "PYTHONUNBUFFERED": "1",
+               "HAMLIB_CHECKPOINTS": str(NOTEBOOKS.parent / "data" / "checkpoints")}  # the copies live elsewhere
         env.pop("MPLBACKEND", None)  # the kernel picks the inline backend, as for a student
         cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
                "--ip=127.0.0.1", f"--port={self.port}", "--port-retries=0",
