@@ -36,7 +36,7 @@ def run(tmp_path, threads, env=None, name="out"):
     path = tmp_path / f"{name}{threads}.pt"
     subprocess.run([sys.executable, "-c", SCRIPT, str(threads), str(path)], check=True,
                    env={**os.environ, **(env or {})}, capture_output=True, text=True)
-    return torch.load(path)
+    return torch.load(path, weights_only=True)
 
 
 def test_eval_output_is_bit_identical_for_one_and_two_threads(tmp_path):

@@ -285,7 +285,7 @@ def test_state_dict_round_trip_and_deterministic_eval(bases, tmp_path):
     assert torch.equal(a, b)
     torch.save(m.state_dict(), tmp_path / "ham.pt")
     m2 = hamlib.Hamburger(16, version="v2", d=8, rank=4, bases=bases)
-    m2.load_state_dict(torch.load(tmp_path / "ham.pt"))
+    m2.load_state_dict(torch.load(tmp_path / "ham.pt", weights_only=True))
     with torch.no_grad():
         assert torch.equal(m2.eval()(x), a)
 

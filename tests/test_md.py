@@ -216,7 +216,7 @@ def test_learned_bases_buffer(cls, tmp_path):
     assert torch.equal(m.bases, after)                               # no update in eval
     torch.save(m.state_dict(), tmp_path / "m.pt")
     m2 = cls(8, rank=4, groups=2, bases="learned", eval_seed=123)
-    m2.load_state_dict(torch.load(tmp_path / "m.pt"))
+    m2.load_state_dict(torch.load(tmp_path / "m.pt", weights_only=True))
     assert torch.equal(m2.bases, m.bases)
     with torch.no_grad():
         assert torch.equal(m2.eval()(x), m(x))

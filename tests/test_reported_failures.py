@@ -160,7 +160,7 @@ def _ddp_bn_worker(rank, world, out):
 
 def test_bn_with_per_process_batches_of_one_under_ddp_gloo(tmp_path):
     mp.start_processes(_ddp_bn_worker, args=(2, str(tmp_path)), nprocs=2, join=True, start_method="spawn")
-    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     for r in (r0, r1):
         assert r["gn"] == 0.0            # GroupNorm: the same normalisation in training and evaluation
         assert r["bn"] > 0.2             # BN: one image's statistics vs the running ones (measured 0.51)

@@ -73,11 +73,11 @@ def test_cli_and_torchrun_ddp_on_cpu(tmp_path):
            "-m", "hamlib.gan.train", *args, "--set", "steps=4"]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr[-3000:]
-    state = torch.load(tmp_path / "last.pt", weights_only=False)
+    state = torch.load(tmp_path / "last.pt", weights_only=True)
     assert state["step"] == 4 and state["config"]["batch_size"] == 8
     # the single-process CLI resumes the 2-process run
     main(args + ["--set", "steps=5", "--resume"])
-    assert torch.load(tmp_path / "last.pt", weights_only=False)["step"] == 5
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["step"] == 5
 
 
 def test_compiled_run_checkpoints_plain_weights_that_resume_uncompiled(tmp_path, monkeypatch, one_thread):

@@ -158,7 +158,7 @@ def test_ddp_two_gloo_processes(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     mp.start_processes(_ddp_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True, start_method="spawn")
-    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     init = train(tiny(tmp_path / "init", steps=0, device="cpu"))["model"].state_dict()
     w = "head.classifier.weight"
     assert torch.equal(r0[w], r1[w]) and not torch.equal(r0[w], init[w])   # gradients were averaged
