@@ -20,7 +20,6 @@ import contextlib
 import copy
 import fcntl
 import hashlib
-import io
 import json
 import os
 import platform
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from hamlib.runtime import atomic_file
 from hamlib.seg.heads import HeadConfig
 from hamlib.seg.model import ModelConfig, build_model
 from hamlib.seg.synthetic import LegendConfig, LegendDataset
@@ -106,21 +106,16 @@ def _locked_manifest(root: Path):
         manifest = json.loads(path.read_text()) if path.exists() else {"files": {}}
         yield manifest
         manifest["files"] = dict(sorted(manifest["files"].items()))
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(manifest, indent=1) + "\n")
-        os.replace(tmp, path)
+        with atomic_file(path, "w") as f:
+            f.write(json.dumps(manifest, indent=1) + "\n")
 
 
 def record(rel: str, blob: dict, fields: dict, root=None) -> dict:
     """Store blob (torch.save, written atomically) at root/rel and enter its record, fields plus
     sha256 and bytes, in the manifest. Returns the record."""
     path = resolve_root(root) / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    torch.save(blob, buf)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(buf.getvalue())
-    os.replace(tmp, path)
+    with atomic_file(path) as f:
+        torch.save(blob, f)
     rec = dict(fields, sha256=sha256(path), bytes=path.stat().st_size)
     with _locked_manifest(resolve_root(root)) as manifest:
         manifest["files"][rel] = rec
