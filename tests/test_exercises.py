@@ -97,10 +97,21 @@ def opening_problems(nb, nn: str) -> list[str]:
     return problems
 
 
+LINK = re.compile(r"\[[^\]]+\]\((https?://[^)\s]+)\)")
+
+
 def summary_problems(nb) -> list[str]:
+    """The closing: a Markdown `## Summary` cell, then a last Markdown cell `## References`
+    listing the works the notebook uses as a list of Markdown links (at least one)."""
     cells = nb["cells"]
-    if not cells or cells[-1]["cell_type"] != "markdown" or not source(cells[-1]).lstrip().startswith("## Summary"):
-        return ["the last cell is not Markdown starting with '## Summary'"]
+    if len(cells) < 2 or cells[-2]["cell_type"] != "markdown" or not source(cells[-2]).lstrip().startswith("## Summary"):
+        return ["the cell before the last is not Markdown starting with '## Summary'"]
+    last = cells[-1]
+    if last["cell_type"] != "markdown" or not source(last).lstrip().startswith("## References"):
+        return ["the last cell is not Markdown starting with '## References'"]
+    items = [l for l in source(last).splitlines() if re.match(r"\s*(?:[-*]|\d+\.)\s", l)]
+    if not items or not all(LINK.search(l) for l in items):
+        return ["'## References' is not a list whose every item has a Markdown link [title](https://...)"]
     return []
 
 
@@ -297,6 +308,7 @@ def fixture_notebook(nn="99", exercises=3):
                                                           grade_id=f"ex{nn}_1_answer", points=1)))
         cells.append(new_code_cell("math.sqrt(base)  # the narrative goes on"))
     cells.append(new_markdown_cell("## Summary\n\n- we added"))
+    cells.append(new_markdown_cell("## References\n\n1. [Addition](https://en.wikipedia.org/wiki/Addition)"))
     n = 0
     for c in cells:
         if c["cell_type"] == "code":
@@ -333,7 +345,7 @@ def _break_outcomes(nb):
 
 
 def _break_summary(nb):
-    nb["cells"][-1]["source"] = "## What to take away\n\n- we added"
+    nb["cells"][-2]["source"] = "## What to take away\n\n- we added"
 
 
 def _duplicate_id(nb):
@@ -373,6 +385,14 @@ def _def_inside_markers(nb):
     c["source"] = "### BEGIN SOLUTION\ndef power2(x):\n    return x ** 2\n### END SOLUTION"
 
 
+def _drop_references(nb):
+    nb["cells"].pop()
+
+
+def _unlinked_reference(nb):
+    nb["cells"][-1]["source"] = "## References\n\n1. Lee and Seung (1999), without a link"
+
+
 def _stored_error(nb):
     _cell(nb, "ex99_1_tests")["outputs"] = [new_output("error", ename="AssertionError", evalue="", traceback=[])]
 
@@ -386,6 +406,8 @@ def _wrong_prefix(nb):
     (_break_opening, "**Time:**"),
     (_break_outcomes, "1 bullets, not 3-6"),
     (_break_summary, "## Summary"),
+    (_drop_references, "## References"),
+    (_unlinked_reference, "Markdown link"),
     (_duplicate_id, "grade_id used twice"),
     (_test_not_after_solution, "ex99_2_solution: the next code cell"),
     (_points_mismatch, "Exercise 99.3: the heading says 2 points, its graded cells carry 5"),
