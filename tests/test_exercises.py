@@ -104,11 +104,11 @@ def summary_problems(nb) -> list[str]:
     """The closing: a Markdown `## Summary` cell, then a last Markdown cell `## References`
     listing the works the notebook uses as a list of Markdown links (at least one)."""
     cells = nb["cells"]
+    if not cells or cells[-1]["cell_type"] != "markdown" or not source(cells[-1]).lstrip().startswith("## References"):
+        return ["the last cell is not Markdown starting with '## References'"]
     if len(cells) < 2 or cells[-2]["cell_type"] != "markdown" or not source(cells[-2]).lstrip().startswith("## Summary"):
         return ["the cell before the last is not Markdown starting with '## Summary'"]
     last = cells[-1]
-    if last["cell_type"] != "markdown" or not source(last).lstrip().startswith("## References"):
-        return ["the last cell is not Markdown starting with '## References'"]
     items = [l for l in source(last).splitlines() if re.match(r"\s*(?:[-*]|\d+\.)\s", l)]
     if not items or not all(LINK.search(l) for l in items):
         return ["'## References' is not a list whose every item has a Markdown link [title](https://...)"]
