@@ -169,3 +169,26 @@ def notebook(request, runs, shots):
     nb = runs[request.param]
     yield nb
     _shot_if_failed(request, nb.page, shots)
+
+
+# ---------------------------------------------------------------- the built website (test_site_browser, test_slides_browser)
+@pytest.fixture(scope="session")
+def book(tmp_path_factory):
+    """The course's website built now (python -m experiments.site build) into a temporary folder:
+    the html folder, and the build's wall time in seconds."""
+    import time
+
+    from experiments import site as site_builder
+
+    t0 = time.perf_counter()
+    html = site_builder.build(out=tmp_path_factory.mktemp("book"))
+    return html, time.perf_counter() - t0
+
+
+@pytest.fixture(scope="session")
+def book_server(book):
+    """http://127.0.0.1:PORT/ serving the built site's folder (and nothing else)."""
+    import sitecheck
+
+    with sitecheck.serve(book[0]) as url:
+        yield url
