@@ -125,4 +125,6 @@ def write_decks(paths, dest, modules, mathjax):
     (dest / "reveal").mkdir(parents=True, exist_ok=True)
     for f in REVEAL_FILES:
         shutil.copy2(Path(modules) / "reveal.js" / f, dest / "reveal" / Path(f).name)
+    # the theme's fonts (white.css imports fonts/source-sans-pro/...)
+    shutil.copytree(Path(modules) / "reveal.js" / "dist" / "theme" / "fonts", dest / "reveal" / "fonts", dirs_exist_ok=True)
     return [write_deck(p, dest, mathjax) for p in paths]
