@@ -61,7 +61,7 @@ class PageReport:
 
 MATH_JS = """async () => {
   const expected = document.querySelectorAll('.math').length
-      + (document.querySelector('.reveal') ? (document.body.innerHTML.match(/\\\\\\(|\\\\\\[/g) || []).length : 0);
+      + (document.querySelector('.reveal .slides') ? (document.querySelector('.reveal .slides').innerHTML.match(/\\\\\\(|\\\\\\[/g) || []).length : 0);
   if (expected && window.MathJax && MathJax.startup) { await MathJax.startup.promise; }
   if (expected && window.MathJax && MathJax.typesetPromise) { await MathJax.typesetPromise(); }
   return [expected, document.querySelectorAll('mjx-container').length, document.querySelectorAll('mjx-merror').length];
