@@ -358,7 +358,7 @@ class NMF2D(MatrixDecomposition2D):
 
     The solver always runs in float32 or float64: a half-precision input (for
     example under autocast) is upcast, and the output is cast back. It runs on
-    X / s, s a power of two near max |X| per matrix, so that the eps in the
+    X / s, s a power of two near max(abs(X)) per matrix, so that the eps in the
     denominators is relative and no product overflows: every finite scale works.
     VQ and CD are scale-equivariant (X -> aX gives X_hat -> a X_hat); NMF is from
     its starting point on, but that start, softmax(X^T D), reads X itself (as the

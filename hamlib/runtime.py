@@ -48,7 +48,7 @@ FULL_ENV = "HAMLIB_FULL"
 
 def pick_device(prefer: str | None = None) -> torch.device:
     """CUDA if available (or `prefer`, e.g. "cpu"), else CPU. Never hard-codes a GPU.
-    A `prefer`red CUDA device that this machine lacks is a ValueError naming it."""
+    A CUDA device asked for by `prefer` that this machine lacks is a ValueError naming it."""
     if prefer is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(prefer)

@@ -16,7 +16,7 @@ def pip_packages():
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     reqs = list(meta["dependencies"])
     for extra in meta["optional-dependencies"].values():
-        reqs += [r for r in extra if not r.startswith("hamlib")]
+        reqs += [r for r in extra if _name(r) != meta["name"]]  # not the self-reference test = [NAME[...]]
     return {_name(r): r.replace(" ", "") for r in reqs}
 
 

@@ -118,7 +118,7 @@ class PenultimateFeatures(nn.Module):
 
 
 def load_weights(model: nn.Module, path, strict: bool = True) -> nn.Module:
-    """Load a local state-dict file (torchvision layout, e.g. inception_v3_google-*.pth) into `model`."""
+    """Load a local state-dict file (torchvision layout, e.g. ``inception_v3_google-*.pth``) into `model`."""
     from pathlib import Path
 
     path = Path(path)

@@ -169,3 +169,32 @@ def notebook(request, runs, shots):
     nb = runs[request.param]
     yield nb
     _shot_if_failed(request, nb.page, shots)
+
+
+# ---------------------------------------------------------------- the built website (test_site_browser, test_slides_browser)
+@pytest.fixture(scope="session")
+def book(tmp_path_factory):
+    """The course's website built now (python -m experiments.site build) into a temporary folder:
+    the html folder, and the build's (wall, CPU) seconds; CPU counts this process and the
+    jupyter-book subprocess (the wall time depends on what else shares the cores)."""
+    import resource
+    import time
+
+    from experiments import site as site_builder
+
+    def cpu():
+        return sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+                   for f in ("ru_utime", "ru_stime"))
+
+    t0, c0 = time.perf_counter(), cpu()
+    html = site_builder.build(out=tmp_path_factory.mktemp("book"))
+    return html, (time.perf_counter() - t0, cpu() - c0)
+
+
+@pytest.fixture(scope="session")
+def book_server(book):
+    """http://127.0.0.1:PORT/ serving the built site's folder (and nothing else)."""
+    import sitecheck
+
+    with sitecheck.serve(book[0]) as url:
+        yield url
