@@ -23,6 +23,17 @@ def test_one_step_memory_flat_in_K_bptt_grows():
     assert len(fig.axes) == 3
 
 
+def test_bptt_memory_is_linear_in_K_and_drawn_on_a_linear_axis():
+    # a log-K axis made "linear in K" look exponential (issue 24): the axis is linear, and the cost is
+    Ks = (1, 2, 3, 5, 8)
+    rows = gradients.gradient_vs_K(Ks=Ks, modes=("bptt",), shape=(1, 8, 6, 6), rank=3, repeats=1)
+    mem = [r["memory_mb"] for r in rows]
+    slopes = [(b - a) / (kb - ka) for a, b, ka, kb in zip(mem, mem[1:], Ks, Ks[1:])]
+    assert max(slopes) - min(slopes) <= 1e-3 * max(slopes), slopes
+    fig = gradients.draw_gradient_vs_K(rows)
+    assert all(ax.get_xscale() == "linear" for ax in fig.axes)
+
+
 @pytest.mark.parametrize("grad,crosses", [("one-step", False), ("one-step-bases", True), (2, True), ("bptt", True)])
 def test_cross_pixel_jacobian_zero_only_for_one_step(grad, crosses):
     torch.manual_seed(0)
