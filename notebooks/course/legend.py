@@ -9,7 +9,8 @@
   (`context_accuracy`), parameters and time per step.
 - `step_times`, `step_memory`: the cost of one training step per head, measured apart.
 - `summarise`, `summary_table`, `ablation_claims`: means over seeds, the Markdown table,
-  and the paper's ablation claims checked on these rows.
+  and the paper's ablation claims checked on these rows; `k_sweep_claims`: the train-K /
+  test-K claims on one evaluation-K curve.
 - `sees_legend`: does autograd connect a gray-shape pixel to the legend at all?
 
 The pictures of these runs are in `segmentation`.
@@ -138,6 +139,16 @@ def eval_k_sweep(model, dataset, Ks, limit=None) -> dict:
     finally:
         for m, k in zip(solvers, saved):
             m.eval_steps = k
+
+
+def k_sweep_claims(miou_by_K: dict, train_K: int = 6, tol: float = 0.02) -> dict:
+    """The two claims of the paper's train-K / test-K figure on one `eval_k_sweep` curve (K -> mIoU):
+    rises (K = 1 is worse than the training K by more than tol) and flat_beyond (the largest K
+    measured is within tol of the training K)."""
+    if train_K not in miou_by_K or 1 not in miou_by_K:
+        raise ValueError(f"k_sweep_claims needs K = 1 and the training K = {train_K} among {sorted(miou_by_K)}")
+    at = miou_by_K[train_K]
+    return dict(rises=at - miou_by_K[1] > tol, flat_beyond=abs(miou_by_K[max(miou_by_K)] - at) <= tol)
 
 
 def run_heads(cfg, names, seeds, datasets, out_dir="runs/hamnet_nb"):

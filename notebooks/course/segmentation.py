@@ -103,6 +103,17 @@ def draw_pixel_panel(models: dict, dataset, index, row, col):
     return fig
 
 
+def pixel_controls(n_images: int, size: int) -> dict:
+    """The widget's sliders (image, row, col) for `draw_pixel_panel`: a redraw takes about 2 s on
+    a CPU, so each slider redraws when released (continuous_update=False), not on every step."""
+    import ipywidgets as widgets
+
+    slider = lambda value, hi, name: widgets.IntSlider(value=value, min=0, max=hi, description=name,  # noqa: E731
+                                                       continuous_update=False)
+    return dict(image=slider(0, n_images - 1, "image"), row=slider(min(40, size - 1), size - 1, "row"),
+                col=slider(min(20, size - 1), size - 1, "col"))
+
+
 def draw_k_sweep(sweep: dict, train_K=None):
     """Validation mIoU against the number of solver steps at evaluation: sweep maps (head, seed)
     -> {K: mIoU}; one colour per head, one thin line per seed, the mean thick."""

@@ -121,3 +121,13 @@ def test_sees_legend_separates_one_step_and_no_context_from_bptt():
     assert all(reach["nmf bptt"]) and all(reach["pool"])
     assert sum(reach["none"]) < 8 and reach["nmf one-step"] == reach["none"]   # one-step adds no path
     assert legend.sees_legend(build_model(legend.with_head(cfg, "pool").model), ds, n=2) is True
+
+
+def test_k_sweep_claims_read_the_curve_as_notebook_06_states_them():
+    # notebook 06's BPTT curve: rises to K = 6, drops 0.03 at K = 12 (not flat beyond the training K)
+    bptt = {1: 0.60, 2: 0.67, 4: 0.72, 6: 0.72, 8: 0.72, 12: 0.69}
+    assert legend.k_sweep_claims(bptt) == dict(rises=True, flat_beyond=False)
+    assert legend.k_sweep_claims({**bptt, 12: 0.71}) == dict(rises=True, flat_beyond=True)
+    assert legend.k_sweep_claims({1: 0.53, 6: 0.53, 12: 0.52}) == dict(rises=False, flat_beyond=True)
+    with pytest.raises(ValueError, match="K = 1"):
+        legend.k_sweep_claims({2: 0.5, 6: 0.6})

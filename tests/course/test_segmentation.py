@@ -64,3 +64,11 @@ def test_pixel_panel_shows_predictions_and_what_each_block_reads():
     titles = [ax.get_title() for ax in fig.axes]
     assert titles[:3] == ["image 1", "none", "nmf bptt"] and "truth" in titles
     assert any(ax.get_label() == "<colorbar>" for ax in fig.axes)
+
+
+def test_pixel_controls_redraw_on_release_only():
+    c = segmentation.pixel_controls(n_images=16, size=64)
+    assert list(c) == ["image", "row", "col"]             # draw_pixel_panel's arguments after the data set
+    assert all(w.continuous_update is False for w in c.values()), "a 2 s redraw must not run on every slider step"
+    assert (c["image"].max, c["row"].max, c["col"].max) == (15, 63, 63)
+    assert all(w.min <= w.value <= w.max for w in c.values())
