@@ -8,6 +8,13 @@ Tables: "recall" (every row of `course.sequences.ROWS` against the number of pai
 "majority" and "digits" (every row). Each run is `course.sequences.train_cell`; the JSON keeps
 the command, the config and every run (table, task, row, seed, pairs, rank, acc, params, seconds).
 Several --tables groups can run in separate processes with --out parts and be joined by --merge.
+
+    OMP_NUM_THREADS=1 python -m experiments.mixers --cost --lengths 256,512,1024,2048,4096,8192,16384 \
+        --out data/mixers/cost.json
+
+--cost instead measures every mixer's forward time and peak memory against the sequence length N
+(`course.sequences.cost_vs_length`, inference, batch 1, C = 64, r = 16) and the crossover lengths
+from which each one is cheaper than softmax attention (SDPA) at every longer N.
 """
 
 import argparse
@@ -45,6 +52,9 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--out", default="data/mixers/results.json")
+    p.add_argument("--cost", action="store_true", help="measure cost against length instead of training")
+    p.add_argument("--lengths", default="256,512,1024,2048,4096,8192,16384")
+    p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--merge", nargs="*", default=None, help="join these part files into --out and exit")
     a = p.parse_args(argv)
     out = Path(a.out)
@@ -56,6 +66,8 @@ def main(argv=None):
         out.write_text(json.dumps(res, indent=1) + "\n")
         return res
     torch.set_num_threads(1)
+    if a.cost:
+        return cost(a, out, argv)
     cfg = dict(steps=a.steps, batch=a.batch, lr=3e-3, channels=64, layers=2, ham_d=128, threads=1,
                torch=torch.__version__)
     res = dict(command="python -m experiments.mixers " + " ".join(map(shlex.quote, argv or sys.argv[1:])),
@@ -67,6 +79,22 @@ def main(argv=None):
         res["runs"].append({**cell, **r})
         out.write_text(json.dumps(res, indent=1) + "\n")             # partial results survive a kill
         sys.stderr.write(f"{time.time() - t0:7.0f}s {cell} acc {r['acc']:.3f}\n")
+    return res
+
+
+def cost(a, out, argv):
+    lengths = [int(n) for n in a.lengths.split(",")]
+    if min(lengths) < 1:
+        raise SystemExit(f"--lengths must be positive, got {a.lengths}")
+    rows = sequences.cost_vs_length(lengths=lengths, repeats=a.repeats)
+    cross = {n: dict(ms=sequences.crossover(rows, n), mib=sequences.crossover(rows, n, key="alloc_mib"))
+             for n in dict.fromkeys(r["name"] for r in rows) if n != "attention"}
+    res = dict(command="python -m experiments.mixers " + " ".join(map(shlex.quote, argv or sys.argv[1:])),
+               config=dict(C=64, rank=16, d=128, steps=6, batch=1, threads=torch.get_num_threads(),
+                           repeats=a.repeats, torch=torch.__version__, device="cpu"),
+               rows=rows, crossover=cross)
+    out.write_text(json.dumps(res, indent=1) + "\n")
+    sys.stderr.write(sequences.cost_markdown(rows) + "\n" + json.dumps(cross) + "\n")
     return res
 
 

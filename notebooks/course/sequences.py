@@ -26,13 +26,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from hamlib.measure import interleaved_times, peak_tensor_memory
+from hamlib.measure import interleaved_times, peak_memory, peak_tensor_memory
 from hamlib.mixers import SeqTransformer, make_mixer
 from hamlib.runtime import seed_everything
 
 from .legend import mean_std, verdict
 
 RESULTS = Path(__file__).resolve().parents[2] / "data" / "mixers" / "results.json"
+COST = RESULTS.with_name("cost.json")
 
 # the rows every table compares: name -> make_mixer kwargs (rank r and gradient mode for the hams)
 ROWS = {
@@ -46,6 +47,7 @@ ROWS = {
     "identity": dict(mixer="identity"),
 }
 HAMS = ("nmf", "nmf-1step", "cd", "vq")
+HAM_MIXERS = ("nmf", "cd", "vq")
 
 # ---------------------------------------------------------------------------
 # Tasks
@@ -165,7 +167,7 @@ def train_cell(task, row, seed, steps=400, batch=64, lr=3e-3, pairs=16, length=3
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
-        loss = float(loss_t)
+        loss = loss_t.item()
     return dict(acc=accuracy(model, xte, yte), params=sum(p.numel() for p in model.parameters()),
                 seconds=time.process_time() - t0, loss=loss)
 
@@ -228,24 +230,27 @@ def summary(runs, table, pairs=None, rank=None):
 
 
 def compare(runs, table, a, b, pairs=None, rank=None):
+    """The course's verdict ("a > b", "b > a" or "tie") between two rows of one column (the
+    recall table's hams are at r = 16)."""
     rank = 16 if table == "recall" and rank is None else rank
-    """The course's verdict ("a > b", "b > a" or "tie") between two rows of one column."""
     return verdict(summary(runs, table, pairs, rank), a, b, key="acc")
 
 
-def rank_claim(runs, chance=1 / VALUES):
-    """The recall-vs-rank claim, read from the 'rank' table: for each rank r, the largest number of
-    pairs at which the NMF Hamburger still recalls (mean accuracy >= 0.5), and the same for
-    attention from the 'recall' table. Returns dict(r -> pairs or 0, "attention" -> pairs or 0)."""
+def rank_claim(runs, threshold=0.5):
+    """The recall-vs-rank claim, read from the grid: for each rank r of the NMF Hamburger (r = 4, 64
+    from the 'rank' table, r = 16 from 'recall'), the largest number of pairs at which it still
+    recalls (mean accuracy >= threshold), and the same for attention. Returns dict(r -> pairs or 0,
+    "attention" -> pairs or 0), ranks in increasing order."""
     def last_ok(accs_by_pairs):
-        ok = [p for p, accs in sorted(accs_by_pairs.items()) if mean_std(accs)[0] >= 0.5]
+        ok = [p for p, accs in sorted(accs_by_pairs.items()) if mean_std(accs)[0] >= threshold]
         return max(ok) if ok else 0
     ranks = {}
     for (row, p, r), accs in cells(runs, "rank").items():
         ranks.setdefault(r, {})[p] = accs
-    att = {p: accs for (row, p, r), accs in cells(runs, "recall").items() if row == "attention"}
+    rec = cells(runs, "recall")
+    ranks[16] = {p: accs for (row, p, r), accs in rec.items() if row == "nmf"}
     out = {r: last_ok(v) for r, v in sorted(ranks.items())}
-    out["attention"] = last_ok(att)
+    out["attention"] = last_ok({p: accs for (row, p, r), accs in rec.items() if row == "attention"})
     return out
 
 
@@ -257,12 +262,12 @@ def widget_view(results, pairs, rank):
     pairs_avail = sorted({k[1] for k in c})
     if pairs not in pairs_avail:
         raise ValueError(f"pairs = {pairs} was not run; the stored grid has {pairs_avail}")
-    ranks = sorted({k[2] for k in cells(runs, "rank")})
+    ranks = sorted({k[2] for k in cells(runs, "rank")} | {16})                 # r = 16 is the recall table's
     if rank not in ranks:
         raise ValueError(f"rank = {rank} was not run; the stored grid has {ranks}")
     lines = [f"**{pairs} pairs** (chance {1 / VALUES:.3f})", "", "| mixer | accuracy |", "|---|---|"]
     lines += [f"| {row} | {fmt(accs)} |" for (row, p, _), accs in c.items() if p == pairs]
-    ham = cells(runs, "rank")[("nmf", pairs, rank)]
+    ham = c[("nmf", pairs, 16)] if rank == 16 else cells(runs, "rank")[("nmf", pairs, rank)]
     lines.append(f"| **nmf, r = {rank}** | {fmt(ham)} |")
     m, s = mean_std(ham)
     att = summary(runs, "recall", pairs, 16)["attention"]
@@ -313,24 +318,33 @@ def mixer_memory(name, N, C=64, heads=4, d=64, rank=16, bytes_per=4):
 
 
 def cost_vs_length(names=("attention", "linear", "nmf", "cd", "vq", "mean"), lengths=(256, 1024, 4096),
-                   C=64, rank=16, repeats=3, seed=0):
-    """For each N: forward time (ms, median of `repeats` interleaved rounds) and peak tensor memory
-    (MiB, `hamlib.measure.peak_tensor_memory`) of each mixer on (1, N, C) in inference, beside its
-    MAC formula. Returns a list of dict(N, name, ms, mib, macs, model_mib)."""
+                   C=64, rank=16, repeats=3, seed=0, device="cpu"):
+    """For each N: forward time (ms, median of `repeats` interleaved rounds), peak memory (MiB)
+    and the analytic MACs and memory of each mixer on (1, N, C) in inference, the hams with
+    d = 2C (as `train_cell` builds them). Peak memory two ways: `mib` = tensor storage counted op
+    by op (`hamlib.measure.peak_tensor_memory`: the same on every run, blind to a fused kernel's
+    private scratch), `alloc_mib` = what the allocator handed out (`peak_memory`: sees SDPA's
+    scratch too; on CUDA the caching allocator's peak). Returns a list of dict(N, name, ms, mib,
+    alloc_mib, macs, model_mib)."""
+    device = torch.device(device)
     torch.manual_seed(seed)
     out = []
     for N in lengths:
-        x = torch.randn(1, N, C)
-        mods = {n: make_mixer(n, C, N, **({"rank": rank} if n in ("nmf", "cd", "vq") else {})).eval() for n in names}
+        x = torch.randn(1, N, C, device=device)
+        mods = {n: make_mixer(n, C, N, **(dict(rank=rank, d=2 * C) if n in HAM_MIXERS else {})).to(device).eval()
+                for n in names}
 
         def run(m):
             with torch.no_grad():
                 m(x)
-        times = interleaved_times({n: (lambda m=m: run(m)) for n, m in mods.items()}, rounds=repeats, warmup=1)
+        times = interleaved_times({n: (lambda m=m: run(m)) for n, m in mods.items()}, rounds=repeats, warmup=1,
+                                  device=device)
         for n, m in mods.items():
             out.append(dict(N=N, name=n, ms=sorted(times[n])[len(times[n]) // 2],
                             mib=peak_tensor_memory(lambda m=m: run(m)) / 2**20,
-                            macs=mixer_macs(n, N, C, rank=rank), model_mib=mixer_memory(n, N, C, rank=rank) / 2**20))
+                            alloc_mib=peak_memory(lambda m=m: run(m), device) / 2**20,
+                            macs=mixer_macs(n, N, C, d=2 * C, rank=rank),
+                            model_mib=mixer_memory(n, N, C, d=2 * C, rank=rank) / 2**20))
     return out
 
 
@@ -346,7 +360,165 @@ def crossover(rows, name, ref="attention", key="ms"):
 
 
 def cost_markdown(rows):
-    lines = ["| N | mixer | ms | MACs (formula) | MiB measured | MiB (formula) |", "|---|---|---|---|---|---|"]
+    lines = ["| N | mixer | ms | MACs (formula) | MiB tensors | MiB allocator | MiB (formula) |",
+             "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['N']} | {r['name']} | {r['ms']:.2f} | {r['macs'] / 1e6:.1f} M | {r['mib']:.2f} | "
-              f"{r['model_mib']:.2f} |" for r in rows]
+              f"{r['alloc_mib']:.2f} | {r['model_mib']:.2f} |" for r in rows]
     return "\n".join(lines)
+
+
+def load_cost(path=COST):
+    """The stored cost-against-length run: dict(command, config, rows, crossover)."""
+    return json.loads(Path(path).read_text())
+
+
+# ---------------------------------------------------------------------------
+# Figures and the widget
+# ---------------------------------------------------------------------------
+
+COLOURS = {"attention": "C0", "linear": "C1", "nmf": "C2", "nmf-1step": "C8", "cd": "C3", "vq": "C4",
+           "mean": "C5", "identity": "C7"}
+
+
+def draw_recall(results):
+    """Left: recall accuracy against the number of pairs, every row (hams at r = 16), mean and the
+    seeds' range; right: the NMF Hamburger at r = 4, 16, 64 beside attention. Chance dotted."""
+    from matplotlib.figure import Figure
+    runs = results["runs"]
+    fig = Figure(figsize=(10, 3.6))
+    a, b = fig.subplots(1, 2, sharey=True)
+    c = cells(runs, "recall")
+    for row in ROWS:
+        ps = sorted(p for (r, p, _) in c if r == row)
+        m = [mean_std(c[(row, p, 16)])[0] for p in ps]
+        lo = [min(c[(row, p, 16)]) for p in ps]
+        hi = [max(c[(row, p, 16)]) for p in ps]
+        a.plot(ps, m, "o-", color=COLOURS[row], label=row)
+        a.fill_between(ps, lo, hi, color=COLOURS[row], alpha=0.15)
+    rk = cells(runs, "rank")
+    for r, style in ((4, ":"), (16, "-"), (64, "--")):
+        src = c if r == 16 else rk
+        tab = "recall" if r == 16 else "rank"
+        ps = sorted(p for (row, p, rr) in cells(runs, tab) if row == "nmf" and rr == r)
+        b.plot(ps, [mean_std(src[("nmf", p, r)])[0] for p in ps], "o" + style, color="C2", label=f"nmf r = {r}")
+        for p in ps:
+            b.plot([p] * 3, src[("nmf", p, r)], ".", color="C2", alpha=0.5)
+    ps = sorted(p for (row, p, _) in c if row == "attention")
+    b.plot(ps, [mean_std(c[("attention", p, 16)])[0] for p in ps], "o-", color="C0", label="attention")
+    for ax, title in ((a, "recall: every mixer (hams r = 16)"), (b, "recall: NMF's rank r")):
+        ax.axhline(1 / VALUES, color="k", ls=":", lw=1)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("key-value pairs in the sequence")
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=7, ncol=2)
+    a.set_ylabel("query accuracy (3 seeds: mean, range)")
+    fig.tight_layout()
+    return fig
+
+
+def draw_cost(cost):
+    """Forward time and peak memory against N (log-log), one line per mixer, the crossover lengths
+    (from which each ham is faster than SDPA at every longer N) marked."""
+    from matplotlib.figure import Figure
+    rows = cost["rows"]
+    fig = Figure(figsize=(10, 3.6))
+    axes = fig.subplots(1, 2)
+    names = list(dict.fromkeys(r["name"] for r in rows))
+    for ax, key, label in ((axes[0], "ms", "forward time (ms)"), (axes[1], "alloc_mib", "peak memory (MiB)")):
+        for n in names:
+            pts = sorted((r["N"], r[key]) for r in rows if r["name"] == n and r[key] > 0)   # mean pooling
+            if pts:                                         # returns a view: no memory of its own to plot
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color=COLOURS.get(n, "k"), label=n)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("sequence length N")
+        ax.set_ylabel(label)
+    for n in ("nmf", "vq"):
+        N = cost["crossover"].get(n, {}).get("ms")
+        if N:
+            axes[0].axvline(N, color=COLOURS[n], ls="--", lw=1)
+            axes[0].annotate(f"{n} faster from N = {N}", (N, axes[0].get_ylim()[1]), fontsize=7,
+                             color=COLOURS[n], rotation=90, va="top", ha="right")
+    axes[0].legend(fontsize=7)
+    axes[0].set_title("time: attention grows as N^2, the others as N", fontsize=10)
+    axes[1].set_title("memory: fused SDPA keeps no N x N matrix", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def draw_jacobians(mats):
+    """mats {label: (N, N) tensor J[i, j] = ||d out_i / d x_j||}: heat maps, each titled with the
+    share of its mass above the diagonal (token i reading tokens j > i)."""
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(2.4 * len(mats) + 0.5, 2.8))
+    axes = fig.subplots(1, len(mats), squeeze=False)[0]
+    for ax, (label, J) in zip(axes, mats.items()):
+        ax.imshow(J.numpy(), cmap="viridis")
+        ax.set_title(f"{label}\nabove diagonal {future_share(J):.0%}", fontsize=8)
+        ax.set_xlabel("input token j", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0].set_ylabel("output token i", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def future_share(J):
+    """The share of J's mass strictly above the diagonal: how much output i depends on inputs j > i."""
+    total = float(J.sum())
+    return float(torch.triu(J, diagonal=1).sum()) / total if total else 0.0
+
+
+def cross_share(J):
+    """The share of J's mass off the diagonal: how much output i depends on the other tokens."""
+    total = float(J.sum())
+    return (total - float(J.diagonal().sum())) / total if total else 0.0
+
+
+def draw_view(results, cost, pairs, rank, N):
+    """The widget's figure: recall accuracies at `pairs` (NMF at rank `rank` added) and the forward
+    times at length N, titled with the verdict attention vs that NMF (`widget_view`'s rule)."""
+    from matplotlib.figure import Figure
+    md = widget_view(results, pairs, rank)                           # validates pairs and rank
+    Ns = sorted({r["N"] for r in cost["rows"]})
+    if N not in Ns:
+        raise ValueError(f"N = {N} was not measured; the stored run has {Ns}")
+    c = cells(results["runs"], "recall")
+    labels = [row for (row, p, _) in c if p == pairs] + [f"nmf r={rank}"]
+    ham = c[("nmf", pairs, 16)] if rank == 16 else cells(results["runs"], "rank")[("nmf", pairs, rank)]
+    accs = [c[(row, pairs, 16)] for row in labels[:-1]] + [ham]
+    fig = Figure(figsize=(10, 3.4))
+    a, b = fig.subplots(1, 2)
+    means = [mean_std(v)[0] for v in accs]
+    a.barh(labels, means, color=[COLOURS.get(lab, "C2") for lab in labels])
+    for i, v in enumerate(accs):
+        a.plot(v, [i] * len(v), "k.", ms=3)
+    a.axvline(1 / VALUES, color="k", ls=":", lw=1)
+    a.set_xlim(0, 1)
+    a.invert_yaxis()
+    a.set_xlabel(f"recall accuracy, {pairs} pairs (3 seeds)")
+    rows = [r for r in cost["rows"] if r["N"] == N]
+    b.barh([r["name"] for r in rows], [r["ms"] for r in rows], color=[COLOURS.get(r["name"], "k") for r in rows])
+    b.set_xscale("log")
+    b.invert_yaxis()
+    b.set_xlabel(f"forward time at N = {N} (ms, this CPU, stored)")
+    fig.suptitle(md.rsplit("verdict: ", 1)[1].replace("**", "verdict: ", 1).replace("**", ""), fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def widget(results, cost):
+    """Pairs, rank and length sliders redrawing `draw_view` (an ipywidgets box)."""
+    import ipywidgets as widgets
+
+    from .lowrank import figure_widget
+    pairs = sorted({k[1] for k in cells(results["runs"], "recall")})
+    ranks = sorted({k[2] for k in cells(results["runs"], "rank")} | {16})
+    Ns = sorted({r["N"] for r in cost["rows"]})
+    controls = {"pairs": widgets.SelectionSlider(options=pairs, value=16, description="pairs",
+                                                 continuous_update=False),
+                "rank": widgets.SelectionSlider(options=ranks, value=16, description="rank r",
+                                                continuous_update=False),
+                "N": widgets.SelectionSlider(options=Ns, value=Ns[len(Ns) // 2], description="length N",
+                                             continuous_update=False)}
+    return figure_widget(lambda pairs, rank, N: draw_view(results, cost, pairs, rank, N), controls, "mixers-view")
