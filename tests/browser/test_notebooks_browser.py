@@ -23,6 +23,7 @@ EXPECTED = {
     "05_one_step_gradient.ipynb": ["k-slider"],
     "06_hamnet.ipynb": ["seg-pixel"],
     "07_hamgan.ipynb": ["gan-class", "gan-latent"],
+    "09_sequences.ipynb": ["mixers-view"],
 }
 
 
