@@ -17,11 +17,42 @@ import sys
 from pathlib import Path
 
 from experiments.checkpoints import gan_table, hamnet_table
+from notebooks.course import sequences
 
 PATH = Path(__file__).with_name("RESULTS.md")
 BLOCKS = {"legend2": lambda root: hamnet_table("legend2", root),
           "legend1": lambda root: hamnet_table("legend1", root),
-          "hamgan": gan_table}
+          "hamgan": gan_table,
+          "mixers": lambda root: mixers_tables(),
+          "mixers_cost": lambda root: mixers_cost()}
+
+
+def mixers_tables() -> str:
+    """Notebook 09's grid (data/mixers/results.json): every table, per seed, with its commands."""
+    R = sequences.load_results()
+    cfg = R["config"]
+    parts = ["Commands (4 processes, joined by `--merge`):", "", "```bash"]
+    parts += [f"OMP_NUM_THREADS=1 {c}" for c in R["command"]] + ["```", "",
+              f"{cfg['steps']} steps of batch {cfg['batch']}, AdamW lr {cfg['lr']}, C = {cfg['channels']}, "
+              f"{cfg['layers']} blocks, hams d = {cfg['ham_d']}, {cfg['threads']} thread, torch {cfg['torch']}; "
+              "mean ± std over seeds 0, 1, 2 (the seeds' values in brackets).", ""]
+    for table, title, by in (("recall", "Associative recall (hams at r = 16)", "pairs"),
+                             ("rank", "Recall, the NMF Hamburger's rank r", "pairs"),
+                             ("majority", "Majority (32 symbols of 8)", None),
+                             ("digits", "scikit-learn digits as 16 patches", None)):
+        parts += [f"**{title}**", "", sequences.table_markdown(R["runs"], table, by=by), ""]
+    parts.append(f"Largest number of pairs recalled (mean accuracy >= 0.5): `{sequences.rank_claim(R['runs'])}`")
+    return "\n".join(parts)
+
+
+def mixers_cost() -> str:
+    """Notebook 09's cost against length (data/mixers/cost.json)."""
+    C = sequences.load_cost()
+    cross = ", ".join(f"{n} from N = {c['ms']}" for n, c in C["crossover"].items())
+    return "\n".join([f"```bash\nOMP_NUM_THREADS=1 {C['command']}\n```", "",
+                       sequences.cost_markdown(C["rows"]), "",
+                       f"Faster than SDPA at every longer measured N: {cross}. Peak memory: no crossover "
+                       "(fused SDPA keeps no N x N matrix)."])
 BLOCK = re.compile(r"(<!-- generated: (\w+) -->\n)(.*?)(<!-- end: \2 -->)", re.S)
 
 

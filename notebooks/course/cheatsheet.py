@@ -252,3 +252,34 @@ def reproduction_markdown(rows) -> str:
     """`reproduction_rows` as a Markdown table."""
     return markdown_table(["claim", "paper", "ours", "verdict", "where"],
                           [[r["claim"], r["paper"], r["ours"], r["verdict"], r["where"]] for r in rows])
+
+
+def mixer_rows(results: dict, cost: dict) -> list[dict]:
+    """Notebook 09's answers as reproduction rows (claim, paper, ours, verdict, where): the
+    Hamburger as a transformer's token mixer, from its stored grid and cost run
+    (`sequences.load_results()`, `sequences.load_cost()`). The paper tests CNNs only."""
+    from . import sequences as S
+    runs, none = results["runs"], "(not in the paper: CNNs only)"
+    att16 = S.summary(runs, "recall", 16, 16)
+    r4 = S.summary(runs, "rank", 16, 4)["nmf"]["acc"]
+    r64 = S.summary(runs, "rank", 16, 64)["nmf"]["acc"]
+    claim = S.rank_claim(runs)
+    rows = [dict(claim="a rank-r Hamburger stops recalling near r key-value pairs", paper=none,
+                 ours=f"recall at 16 pairs: {r4:.2f} / {att16['nmf']['acc']:.2f} / {r64:.2f} at r = 4 / 16 / 64; "
+                      f"pairs recalled: {claim}",
+                 verdict=("confirmed up to 16 pairs" if claim[4] < claim[16] <= claim[64] and claim["attention"] >= 16
+                          else "not confirmed"),
+                 where="notebook 09")]
+    for task, what in (("recall", "recall, 16 pairs"), ("majority", "majority"), ("digits", "digits as patches")):
+        kw = dict(pairs=16) if task == "recall" else {}
+        v = S.compare(runs, task, "attention", "nmf", **kw)
+        s = S.summary(runs, task, kw.get("pairs"), 16 if task == "recall" else None)
+        rows.append(dict(claim=f"NMF Hamburger vs softmax attention as token mixer, {what}", paper=none,
+                         ours=f"{s['nmf']['acc']:.3f} ± {s['nmf']['acc_std']:.3f} vs "
+                              f"{s['attention']['acc']:.3f} ± {s['attention']['acc_std']:.3f}",
+                         verdict=v, where="notebook 09"))
+    n = cost["crossover"]["nmf"]["ms"]
+    rows.append(dict(claim="NMF Hamburger faster than SDPA at long sequences", paper=none,
+                     ours=f"from N = {n} (CPU, C = 64, r = 16)" if n else "no crossover measured",
+                     verdict="holds" if n else "not seen", where="notebook 09"))
+    return rows

@@ -145,3 +145,13 @@ def test_reproduction_markdown():
     lines = cs.reproduction_markdown(rows).splitlines()
     assert lines[0] == "| claim | paper | ours | verdict | where |" and len(lines) == len(rows) + 2
     assert lines[-1] == "| " + " | ".join(rows[-1][k] for k in ("claim", "paper", "ours", "verdict", "where")) + " |"
+
+
+def test_mixer_rows_read_notebook_09s_data():
+    from notebooks.course import sequences
+    rows = cs.mixer_rows(sequences.load_results(), sequences.load_cost())
+    assert len(rows) == 5 and all(r["where"] == "notebook 09" for r in rows)
+    assert rows[0]["verdict"] in ("confirmed up to 16 pairs", "not confirmed")
+    assert all(r["verdict"] in ("attention > nmf", "nmf > attention", "tie") for r in rows[1:4])
+    assert "from N = " in rows[4]["ours"]
+    cs.reproduction_markdown(rows)
