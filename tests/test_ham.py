@@ -342,3 +342,49 @@ def test_context_block_builds_every_context_and_names_the_vocabulary():
         hamlib.context_block("sa", 8)
     with pytest.raises(ValueError, match="context must be one of"):
         hamlib.context_block("transformer", 8)
+
+
+class _PlainV1(torch.nn.Module):
+    """The v1 NMF block written plainly (1x1 conv + ReLU, NMF by BPTT with fresh bases, 1x1 conv + BN,
+    ReLU(x + .)), as users write it: the reference hamlib's v1 must equal (issue 23)."""
+
+    def __init__(self, C, d, r, K=6):
+        super().__init__()
+        self.lower, self.upper = torch.nn.Conv2d(C, d, 1), torch.nn.Conv2d(d, C, 1, bias=False)
+        self.bn, self.r, self.K = torch.nn.BatchNorm2d(C), r, K
+
+    def forward(self, x):
+        B, C, H, W = x.shape
+        X = torch.relu(self.lower(x)).reshape(B, -1, H * W)                   # (B, d, N)
+        D = torch.nn.functional.normalize(torch.rand(B, X.shape[1], self.r), dim=1)
+        Cm = torch.softmax(X.mT @ D, dim=-1)                                   # (B, N, r)
+        for _ in range(self.K):
+            Cm = Cm * (X.mT @ D) / (Cm @ (D.mT @ D) + 1e-6)
+            D = D * (X @ Cm) / (D @ (Cm.mT @ Cm) + 1e-6)
+        Cm = Cm * (X.mT @ D) / (Cm @ (D.mT @ D) + 1e-6)
+        return torch.relu(x + self.bn(self.upper((D @ Cm.mT).reshape(B, -1, H, W))))
+
+
+def test_v1_equals_the_plain_v1_forward_backward_and_after_training_steps():
+    torch.manual_seed(0)
+    ham = hamlib.Hamburger(16, ham="nmf", version="v1", rank=4, init="pytorch")
+    plain = _PlainV1(16, 16, 4)
+    plain.lower.load_state_dict(ham.lower_bread[0].state_dict())
+    plain.upper.load_state_dict(ham.upper_bread.state_dict())
+    opts = [torch.optim.SGD(m.parameters(), lr=0.05, momentum=0.9) for m in (ham, plain)]
+    g = torch.Generator().manual_seed(1)
+    target = torch.rand(4, 16, 8, 8, generator=g)
+    for step in range(30):
+        x = torch.randn(4, 16, 8, 8, generator=g) * 2
+        outs = []
+        for m, opt in zip((ham, plain), opts):
+            torch.manual_seed(100 + step)                                      # the same fresh bases
+            out = m(x)
+            opt.zero_grad()
+            ((out - target) ** 2).mean().backward()
+            opt.step()
+            outs.append(out.detach())
+        # float rounding only: a real difference (an epsilon's scale, a bias, the init) shows at 1e-2
+        torch.testing.assert_close(outs[0], outs[1], rtol=1e-4, atol=1e-5)
+    for p, q in zip(ham.parameters(), plain.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
