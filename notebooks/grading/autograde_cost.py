@@ -7,7 +7,8 @@ directory with this repository's notebooks/nbgrader_config.py, the notebook as t
 source, `nbgrader generate_assignment`, the instructor notebook itself copied in as the submission
 of a student `model`, then `nbgrader autograde` timed (wall clock), with the settings the teacher's
 page gives (HAMLIB_FULL=0, one thread: OMP_NUM_THREADS=MKL_NUM_THREADS=1, the course helpers and
-notebooks/grading on PYTHONPATH, the shipped checkpoints). Prints one line per notebook: seconds for
+notebooks/grading on PYTHONPATH, the shipped checkpoints; matplotlib's inline backend, so the
+figures are drawn as in a teacher's run). Prints one line per notebook: seconds for
 the autograde command (one submission; it includes nbgrader's start, ~2-4 s) and the auto score
 against the auto-gradable maximum read from the gradebook (written answers are not auto-graded,
 so they count neither).
@@ -28,7 +29,8 @@ NOTEBOOKS = ROOT / "notebooks"
 
 def env() -> dict:
     e = dict(os.environ, HAMLIB_FULL="0", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TQDM_DISABLE="1",
-             MPLBACKEND="Agg", HAMLIB_CHECKPOINTS=str(ROOT / "data" / "checkpoints"))
+             HAMLIB_CHECKPOINTS=str(ROOT / "data" / "checkpoints"))
+    e.pop("MPLBACKEND", None)   # the kernels' inline backend draws the figures, as in a teacher's run
     e["PYTHONPATH"] = os.pathsep.join([str(NOTEBOOKS)] + [p for p in e.get("PYTHONPATH", "").split(os.pathsep) if p])
     e["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), e.get("PATH", "")])
     return e
