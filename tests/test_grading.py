@@ -96,3 +96,14 @@ def test_plain_sentence_is_short_plain_text():
     assert plain_sentence("See [the paper](https://x.org) and `hamlib.nmf`. Then more.") == "See the paper and hamlib.nmf."
     assert plain_sentence("## 4. Recovery\n\nNow hide *half* of the pixels: we observe $Y$.") == "Now hide half of the pixels"
     assert len(plain_sentence("word " * 100)) == 200
+
+
+def test_a_short_hidden_line_does_not_hide_a_visible_failure():
+    cell = nbformat.v4.new_code_cell("assert g(1) == (2)\n### BEGIN HIDDEN TESTS\nassert g(\n    3) == 9\n)\n### END HIDDEN TESTS")
+    tb = ["AssertionError   Traceback", "Cell In[2], line 1\n----> 1 assert g(1) == (2)\n      2 ### BEGIN HIDDEN TESTS\n"
+          "      3 assert g(\n      4     3) == 9\n      5 )\n", "AssertionError: "]
+    cell.outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue="", traceback=tb)]
+    cell, _ = HideHiddenTests().preprocess_cell(cell, {}, 0)
+    (out,) = cell.outputs
+    assert out.output_type == "error"
+    assert out.traceback[1] == "Cell In[2], line 1\n----> 1 assert g(1) == (2)\n"

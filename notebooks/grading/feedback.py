@@ -74,6 +74,15 @@ def quotes(text: str, lines: list[str]) -> bool:
     return BEGIN in text or END in text or any(line in text for line in lines)
 
 
+LISTED = re.compile(r"^\s*(?:-*>\s*)?\d+\s?(.*)$")  # a source line as a traceback lists it: "      2 code"
+
+
+def listed_code(line: str) -> str | None:
+    """The source a traceback line lists (its `---->` mark and line number removed), or None."""
+    m = LISTED.match(ANSI.sub("", line))
+    return m.group(1).strip() if m else None
+
+
 def failing_lines(traceback: list[str]) -> list[str] | None:
     """The lines IPython marks as failing (`---->`) in the first frame of a traceback (the
     cell that ran), ANSI colours removed; None when no frame has such a line."""
@@ -85,17 +94,24 @@ def failing_lines(traceback: list[str]) -> list[str] | None:
 
 
 def hide_error(out: dict, hidden: list[str]) -> dict:
-    """An error output of a test cell, as the feedback may show it (see the module docstring)."""
+    """An error output of a test cell, as the feedback may show it (see the module docstring).
+    A traceback's source lines are compared with the hidden lines whole (a hidden `)` does not
+    make every line with a parenthesis hidden); without a `---->` line, any quotation counts."""
     tb = list(out.get("traceback", []))
+    secret = set(hidden)
     failing = failing_lines(tb)
     if failing is None:
         hidden_failure = quotes("\n".join(tb) + "\n" + out.get("evalue", ""), hidden)
     else:
-        hidden_failure = any(quotes(line, hidden) for line in failing)
+        hidden_failure = any(line in secret or BEGIN in line or END in line for line in failing)
     if hidden_failure:
         return {"output_type": "stream", "name": "stderr",
                 "text": f"a hidden test failed: {out.get('ename', 'error')}\n"}
-    redacted = ["\n".join(line for line in entry.split("\n") if not quotes(line, hidden)) for entry in tb]
+
+    def shown(line):
+        return not (BEGIN in line or END in line or listed_code(line) in secret)
+
+    redacted = ["\n".join(line for line in entry.split("\n") if shown(line)) for entry in tb]
     return dict(out, traceback=redacted)
 
 
