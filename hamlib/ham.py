@@ -48,7 +48,8 @@ class Hamburger(nn.Module):
       groups: S, the ham's heads (d / S channels each). grad, inv_t, beta, eval_seed,
         validate: passed to the solver module (see `hamlib.NMF2D`); grad=None is the
         solver's default ("bptt" for NMF, "one-step-bases" for CD, 2 for VQ),
-        grad="one-step" the paper's; inv_t=None is the solver's (20 for VQ, 100 for CD).
+        grad="one-step" the paper's; inv_t=None is the solver's (20 for VQ, 100 for CD);
+        NMF has no temperature: an inv_t with ham="nmf" raises ValueError.
       bases: "random" (the reference's configs) or "learned": an (S, d/S, r) buffer that
         hamlib updates in *training* forwards by the reference's moving average of the final
         bases (the reference updates it only in eval forwards and never enables it in its

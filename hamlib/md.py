@@ -143,7 +143,7 @@ class MatrixDecomposition2D(nn.Module):
 
     kind: str
     default_grad: object
-    default_inv_t: float
+    default_inv_t: float | None
 
     def __init__(self, channels, rank=64, steps=6, eval_steps=None, groups=1, grad=None,
                  bases="random", inv_t=None, beta=0.1, eta=0.9, layout="bchw", eval_seed=0,
@@ -164,9 +164,14 @@ class MatrixDecomposition2D(nn.Module):
                              "size is H*W, known only at the forward)")
         if layout not in ("bchw", "bnc"):
             raise ValueError(f"layout must be 'bchw' (feature maps) or 'bnc' (tokens), got {layout!r}")
-        inv_t = self.default_inv_t if inv_t is None else inv_t
-        if isinstance(inv_t, bool) or not isinstance(inv_t, numbers.Real) or not inv_t > 0:
-            raise ValueError(f"inv_t must be > 0, got {inv_t!r}")
+        if self.default_inv_t is None:  # NMF: no softmax, so no temperature to set
+            if inv_t is not None:
+                raise ValueError(f"{name}: inv_t is the temperature of VQ and CD; NMF has none "
+                                 f"(got inv_t={inv_t!r}: leave it out)")
+        else:
+            inv_t = self.default_inv_t if inv_t is None else inv_t
+            if isinstance(inv_t, bool) or not isinstance(inv_t, numbers.Real) or not inv_t > 0:
+                raise ValueError(f"inv_t must be > 0, got {inv_t!r}")
         if self.kind == "cd" and not beta > 0:
             raise ValueError(f"beta must be > 0 (the ridge keeps D^T D + beta I invertible), got {beta!r}")
         if not 0 <= eta <= 1:
@@ -367,7 +372,7 @@ class NMF2D(MatrixDecomposition2D):
 
     kind = "nmf"
     default_grad = "bptt"
-    default_inv_t = 1.0  # unused: NMF has no softmax temperature
+    default_inv_t = None  # NMF has no softmax temperature: an inv_t given to NMF2D raises
 
 
 class VQ2D(MatrixDecomposition2D):

@@ -164,6 +164,11 @@ def test_functional_shape_errors():
 MODULES = [hamlib.NMF2D, hamlib.VQ2D, hamlib.CD2D]
 
 
+def _temperature(cls, inv_t):
+    """inv_t=... for the solvers that have a temperature (VQ, CD); nothing for NMF, which rejects it."""
+    return {} if cls is hamlib.NMF2D else dict(inv_t=inv_t)
+
+
 @pytest.mark.parametrize("cls", MODULES)
 @pytest.mark.parametrize("groups", [1, 4])
 def test_module_shapes_and_token_layout(cls, groups):
@@ -375,7 +380,7 @@ def test_only_the_papers_one_step_gradient_stays_inside_each_pixel(cls, grad):
     """d y_i / d x_j for i != j: exactly zero under the paper's one-step gradient (D is a
     constant for autograd), non-zero in every other mode, for every solver."""
     x = torch.rand(1, 6, 3, 3, generator=gen(0)) + 0.1
-    m = cls(6, rank=2, steps=4, grad=grad, inv_t=10.0).double().eval()
+    m = cls(6, rank=2, steps=4, grad=grad, **_temperature(cls, 10.0)).double().eval()
     J = torch.autograd.functional.jacobian(m, x.double())   # (1, 6, 3, 3, 1, 6, 3, 3)
     J = J.reshape(6, 9, 6, 9).permute(1, 3, 0, 2)           # (pixel i, pixel j, c, c')
     cross = J[~torch.eye(9, dtype=torch.bool)].abs().max().item()
@@ -390,7 +395,7 @@ def test_grad_modes_change_the_backward_not_the_forward(cls):
     x = torch.rand(2, 8, 4, 4, generator=gen(0), requires_grad=True)
     outs, grads = {}, {}
     for mode in ["one-step", "one-step-bases", 2, "implicit", "bptt"]:
-        m = cls(8, rank=3, steps=4, grad=mode, inv_t=10.0).eval()
+        m = cls(8, rank=3, steps=4, grad=mode, **_temperature(cls, 10.0)).eval()
         y = m(x)
         outs[mode] = y.detach()
         (grads[mode],) = torch.autograd.grad(y.square().sum(), x)
@@ -508,7 +513,7 @@ def _input_grad(m, seed=0):
 @pytest.mark.parametrize("cls, default", [(hamlib.NMF2D, "bptt"), (hamlib.VQ2D, 2), (hamlib.CD2D, "one-step-bases")])
 def test_each_solver_has_its_measured_default_gradient(cls, default):
     """grad=None trains like the documented default and unlike the paper's one-step."""
-    kw = dict(rank=2, steps=4, inv_t=10.0)
+    kw = dict(rank=2, steps=4, **_temperature(cls, 10.0))
     g = _input_grad(cls(6, **kw))
     torch.testing.assert_close(g, _input_grad(cls(6, grad=default, **kw)), rtol=0, atol=0)
     assert not torch.allclose(g, _input_grad(cls(6, grad="one-step", **kw)))
@@ -608,7 +613,8 @@ def test_spatial_false_decomposes_the_transposed_matrix(kind, groups):
     """spatial=False: (B, C, H, W) -> (B*S, C/S, HW) -> transposed (B*S, HW, C/S), features = positions."""
     B, C, H, W, r = 2, 8, 3, 4, 3
     x = torch.rand(B, C, H, W, generator=gen(0), dtype=torch.float64)
-    m = hamlib.md.SOLVERS[kind](C, rank=r, steps=3, groups=groups, spatial=False, inv_t=10.0).double().eval()
+    m = hamlib.md.SOLVERS[kind](C, rank=r, steps=3, groups=groups, spatial=False,
+                                 **_temperature(hamlib.md.SOLVERS[kind], 10.0)).double().eval()
     y = m(x)
     Xt = x.reshape(B * groups, C // groups, H * W).mT                       # (B*S, HW, C/S)
     D0 = hamlib.md._hashed_bases(kind, (groups, H * W, r), 0).double().repeat(B, 1, 1)
@@ -723,6 +729,23 @@ def test_vq_default_temperature_is_20_and_cd_keeps_the_references_100():
     for bad in (0, -1.0, True, "20"):
         with pytest.raises(ValueError, match="inv_t"):
             hamlib.VQ2D(8, rank=3, inv_t=bad)
+
+
+@pytest.mark.parametrize("inv_t", [0.5, 20.0, 100.0, 1])
+def test_nmf_rejects_a_temperature_it_would_not_use(inv_t):
+    """NMF has no softmax temperature. NMF2D used to accept and validate inv_t and never read it
+    (any value gave the same output, notebook 10's "dead setting"); now an inv_t given to NMF,
+    directly or through a Hamburger, raises a ValueError naming it, and VQ and CD still take it."""
+    with pytest.raises(ValueError, match="inv_t is the temperature of VQ and CD; NMF has none"):
+        hamlib.NMF2D(8, rank=3, inv_t=inv_t)
+    with pytest.raises(ValueError, match="inv_t"):
+        hamlib.Hamburger(8, ham="nmf", rank=3, inv_t=inv_t)
+    m = hamlib.NMF2D(8, rank=3)                                  # no inv_t: builds, and has none
+    assert m.inv_t is None
+    assert m(torch.rand(1, 8, 4, 4, generator=gen(0))).shape == (1, 8, 4, 4)
+    for cls in (hamlib.VQ2D, hamlib.CD2D):
+        assert cls(8, rank=3, inv_t=inv_t).inv_t == inv_t
+    assert hamlib.Hamburger(8, ham="vq", rank=3, inv_t=inv_t).ham.inv_t == inv_t
 
 
 @pytest.mark.parametrize("kind", ["nmf", "vq", "cd"])

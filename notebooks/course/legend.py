@@ -81,6 +81,8 @@ def head_spec(name: str) -> dict:
         raise ValueError(f"head must be one of {tuple(HEAD_SPECS)} or '<solver> [<grad>] [key=value ...]' with "
                          f"solver in {tuple(SOLVERS)} and grad in {GRAD_MODES}, a step count or 'default', "
                          f"got {name!r}")
+    if solver == "nmf" and "inv_t" in opts:
+        raise ValueError(f"head {name!r}: inv_t is the temperature of VQ and CD; NMF has none (leave it out)")
     return dict(context="ham", ham=dict(ham=solver, grad=grad, **{k: _value(v) for k, v in opts.items()}))
 
 

@@ -8,6 +8,8 @@
   (The real CNN feature maps of the notebook come from `digits_cnn`.)
 - `draw_rank`, `figure_widget`: the rank-slider callback and the generic
   "sliders + redrawn figure" widget every notebook of this series uses.
+- `blocked`: a context manager for exercise tests: while it is open, the given helpers raise
+  wherever they are bound, so an answer that calls the helper it is asked to write fails.
 
 Matrices are 2-D torch tensors in float64 (the photographs are small; float64
 keeps the rounded numbers the notebooks check independent of BLAS order).
@@ -16,6 +18,9 @@ can be called in a test and nothing leaks between calls.
 """
 
 from __future__ import annotations
+
+import contextlib
+import sys
 
 import numpy as np
 import torch
@@ -275,3 +280,50 @@ def draw_error_curve(ranks, errors, baseline, xlabel="rank r", title=""):
     ax.legend()
     ax.grid(alpha=0.3)
     return fig
+
+
+# ----------------------------------------------------------------------------
+# Exercise tests
+# ----------------------------------------------------------------------------
+
+
+class HelperCalled(RuntimeError):
+    """An exercise's answer called a helper that gives the answer (see `blocked`)."""
+
+
+@contextlib.contextmanager
+def blocked(*functions, namespace=None, why="write it yourself"):
+    """While open, every function in `functions` raises `HelperCalled` when called.
+
+    An exercise test calls the student's function inside `with blocked(lowrank.truncated_svd, ...)`:
+    an answer that is one call of the helper fails, one written from torch passes. The
+    functions are replaced wherever a module binds them (`course.lowrank.truncated_svd`, a
+    `from course.lowrank import truncated_svd`, hamlib's re-exports, a module that calls
+    them through its globals) and in `namespace` (pass the notebook's `globals()`), and
+    restored on exit, also when the body raises.
+    """
+    if not functions or not all(callable(f) for f in functions):
+        raise ValueError(f"blocked needs one or more functions, got {functions!r}")
+    targets = {id(f): f for f in functions}
+
+    def stand_in(label):
+        def refuse(*args, **kwargs):
+            raise HelperCalled(f"{label} was called: {why}")
+        return refuse
+
+    spaces = [vars(m) for m in list(sys.modules.values()) if isinstance(getattr(m, "__dict__", None), dict)]
+    if namespace is not None:
+        spaces.append(namespace)
+    swapped = []                                    # (namespace, name, original)
+    try:
+        for space in spaces:
+            module = space.get("__name__")
+            for name, value in list(space.items()):
+                if id(value) in targets and value is targets[id(value)]:
+                    label = name if module in (None, "__main__") else f"{module}.{name}"
+                    space[name] = stand_in(label)
+                    swapped.append((space, name, value))
+        yield
+    finally:
+        for space, name, value in reversed(swapped):
+            space[name] = value

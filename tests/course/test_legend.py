@@ -64,8 +64,11 @@ def test_head_spec_reads_any_solver_and_grad_mode():
     assert legend.head_spec("pool") == legend.HEAD_SPECS["pool"]
     # the solver's own gradient, and further Hamburger options as key=value
     assert legend.head_spec("nmf") == legend.head_spec("nmf default") == dict(context="ham", ham=dict(ham="nmf", grad=None))
-    assert legend.head_spec("nmf bptt rank=4 init=pytorch inv_t=0.5")["ham"] == dict(
-        ham="nmf", grad="bptt", rank=4, init="pytorch", inv_t=0.5)
+    assert legend.head_spec("nmf bptt rank=4 init=pytorch")["ham"] == dict(ham="nmf", grad="bptt", rank=4, init="pytorch")
+    assert legend.head_spec("vq 2 rank=4 inv_t=0.5")["ham"] == dict(ham="vq", grad=2, rank=4, inv_t=0.5)
+    # NMF has no temperature: a head that gives it one is refused by name, not trained with it ignored
+    with pytest.raises(ValueError, match="inv_t is the temperature of VQ and CD; NMF has none"):
+        legend.head_spec("nmf bptt inv_t=0.5")
     for bad in ("nmf sometimes", "svd bptt", "", "nmf bptt rank", "nmf rank=4 bptt"):
         with pytest.raises(ValueError, match="head must be one of"):
             legend.head_spec(bad)

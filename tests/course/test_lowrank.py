@@ -255,3 +255,33 @@ def test_solver_errors_respect_the_svd_floor():
     assert errors["rank"]["svd"][1] < errors["rank"]["svd"][0]
     fig = solvers.draw_solver_comparison(errors, ranks, steps, r_fixed=4, steps_fixed=5)
     assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 4
+
+
+def test_blocked_makes_a_helper_raise_wherever_it_is_bound_and_restores_it():
+    """The exercise tests of 01 and 03 call the student's function inside `blocked(helper)`: an
+    answer that is one call of the helper (through the module, a from-import, a name in the
+    notebook's globals, or a function that calls it) must raise; the helper works again after."""
+    from notebooks.course.lowrank import truncated_svd as imported
+
+    A = torch.randn(6, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    notebook = {"rank_r_truncation": lowrank.truncated_svd}
+    mask = torch.ones(6, 5, dtype=torch.bool)
+    with lowrank.blocked(lowrank.truncated_svd, torch.linalg.svd, hamlib.vq, namespace=notebook, why="write it"):
+        for call in (lambda: lowrank.truncated_svd(A, 2), lambda: imported(A, 2),
+                     lambda: notebook["rank_r_truncation"](A, 2),
+                     lambda: lowrank.svd_impute(A, mask, 2, 1),          # calls truncated_svd itself
+                     lambda: torch.linalg.svd(A),
+                     lambda: hamlib.vq(A[None], A[None, :, :2], steps=1),
+                     lambda: hamlib.md.vq(A[None], A[None, :, :2], steps=1)):
+            with pytest.raises(lowrank.HelperCalled, match="was called: write it"):
+                call()
+        assert lowrank.relative_error(A, A) == 0.0                      # what is not blocked still runs
+    with pytest.raises(ZeroDivisionError):                               # restored also when the body raises
+        with lowrank.blocked(lowrank.truncated_svd):
+            1 / 0
+    torch.testing.assert_close(lowrank.truncated_svd(A, 5), A)
+    assert imported is lowrank.truncated_svd and notebook["rank_r_truncation"] is lowrank.truncated_svd
+    assert torch.linalg.svd(A).S.shape == (5,) and hamlib.vq(A[None], A[None, :, :2], steps=1)[0].shape == (1, 6, 2)
+    with pytest.raises(ValueError, match="one or more functions"):
+        with lowrank.blocked():
+            pass

@@ -39,6 +39,9 @@ WRONG = {
         "square roots of the singular values": '''def rank_r_truncation(A, r):
     U, S, Vh = torch.linalg.svd(A, full_matrices=False)
     return (U[:, :r] * S[:r].sqrt()) @ Vh[:r]''',
+        "one call of lowrank.truncated_svd (the course's answer)": '''def rank_r_truncation(A, r):
+    return lowrank.truncated_svd(A, r)''',
+        "the helper bound to the name": '''from course.lowrank import truncated_svd as rank_r_truncation''',
     },
     "ex01_2_solution": {
         "no square root (the energy fraction, not the error)": '''def eckart_young_error(S, r):
@@ -73,6 +76,20 @@ def smallest_rank(S, tol):
 
 def smallest_rank(S, tol):
     return lowrank.energy_rank(S, 1 - tol) if tol > 0 else len(S)''',
+        "the error of lowrank.truncated_svd on diag(S) (a matrix and an SVD inside)": '''def eckart_young_error(S, r):
+    A_S = torch.diag(S.double())
+    return lowrank.relative_error(lowrank.truncated_svd(A_S, r), A_S)''' + _SMALLEST,
+        "smallest rank through lowrank.energy_rank(S, 1 - tol^2)": '''def eckart_young_error(S, r):
+    energy = S.double().pow(2)
+    return float((energy[r:].sum() / energy.sum()).sqrt())
+
+
+def smallest_rank(S, tol):
+    return 0 if tol >= 1 else lowrank.energy_rank(S, 1 - tol ** 2)''',
+        "the error from an SVD of diag(S)": '''def eckart_young_error(S, r):
+    A_S = torch.diag(S.double())
+    U, S_d, Vh = torch.linalg.svd(A_S)
+    return float(((U[:, :r] * S_d[:r]) @ Vh[:r] - A_S).norm() / A_S.norm())''' + _SMALLEST,
     },
     "ex01_3_solution": {
         "r / min(m, n): the naive guess": _PROJECTION + '''def kept_noise_fraction(m, n, r):
@@ -125,5 +142,7 @@ def smallest_rank(S, tol):
         Z = lowrank.truncated_svd(filled, r)
         filled = torch.where(mask, Y, Z)
     return Z''',
+        "one call of lowrank.svd_impute (the course's answer)": '''def hard_impute(Y, mask, r, steps):
+    return lowrank.svd_impute(Y, mask, r, steps)[0]''',
     },
 }

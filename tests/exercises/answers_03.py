@@ -36,6 +36,15 @@ WRONG = {
     C = torch.softmax(inv_t * Xn.T @ Dn, dim=1)
     C = C / C.sum(dim=0, keepdim=True)
     return Xn @ C, C''',
+        "one call of hamlib.vq (the library's answer)": '''def vq_step(X, D, inv_t):
+    D_new, C = hamlib.vq(X[None], D[None], steps=1, inv_t=inv_t)
+    return D_new[0], C[0]''',
+        "hamlib.solvers' VQ step functions": '''def vq_step(X, D, inv_t):
+    Ct = hamlib.solvers.vq_coef_step(X[None], D[None], inv_t)
+    return hamlib.solvers.vq_bases_step(X[None], Ct)[0], Ct.mT[0]''',
+        "CD's coefficient step on unit bases (the same assignment)": '''def vq_step(X, D, inv_t):
+    Ct = hamlib.solvers.cd_coef_step(X[None], (D / D.norm(dim=0, keepdim=True))[None], inv_t)
+    return (X @ Ct[0].T), Ct[0].T''',
     },
     "ex03_2_solution": {
         "argmax of the raw dot product, not the cosine": _HARD + '''    A = torch.nn.functional.one_hot((X.T @ D).argmax(dim=1), D.shape[1]).to(X.dtype)
