@@ -1,10 +1,10 @@
-"""HamNet trainer: `python -m hamlib.seg.train --config quick` (or legend_full, voc_stage1, voc_stage2, voc).
+"""HamNet trainer: `python -m hamlib.seg.train --config quick` (or legend_full, texture, voc_stage1, voc_stage2, voc).
 
 - One dataclass config (`TrainConfig`) and named configs (functions returning one, in `CONFIGS`):
   "quick" (CPU, the synthetic colour-by-legend task, under a minute), "legend_full" (the harder
-  task at GPU scale) and the reference VOC recipe in two stages, "voc_stage1" (trainaug, 60k
-  iterations) and "voc_stage2" (trainval, 20k iterations at lr / 10, starting from stage 1);
-  "voc" runs both.
+  task at GPU scale), "texture" (quick's network on real textures, `hamlib.seg.texture`) and
+  the reference VOC recipe in two stages, "voc_stage1" (trainaug, 60k iterations) and
+  "voc_stage2" (trainval, 20k iterations at lr / 10, starting from stage 1); "voc" runs both.
 - SGD with the reference's parameter groups: conv/linear weights get weight decay, norm
   parameters none, conv biases twice the learning rate and no decay; poly schedule
   lr_t = lr (1 - t / T)^0.9.
@@ -45,6 +45,7 @@ from .heads import HeadConfig
 from .metrics import evaluate
 from .model import ModelConfig, build_model
 from .synthetic import LegendConfig, LegendDataset
+from .texture import TextureConfig, TextureDataset
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +53,15 @@ log = logging.getLogger(__name__)
 @dataclass
 class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
-    dataset: str = "voc"               # "voc" or "legend" (the synthetic task)
+    dataset: str = "voc"               # "voc", "legend" (the synthetic task) or "texture" (real textures)
     data_root: str | None = None       # VOC: the VOC2012 folder (see data/README.md)
     train_split: str = "trainaug"
     val_split: str = "val"
     legend: LegendConfig = field(default_factory=LegendConfig)
-    n_train: int = 2000                # legend: images generated for training / validation
+    texture: TextureConfig = field(default_factory=TextureConfig)
+    n_train: int = 2000                # legend, texture: images generated for training / validation
     n_val: int = 256
-    data_seed: int = 0                 # legend: training set from data_seed, validation from data_seed + 1
+    data_seed: int = 0                 # legend, texture: training set from data_seed, validation from data_seed + 1
     crop: int = 513
     scales: tuple = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
     flip: bool = True
@@ -95,9 +97,10 @@ class TrainConfig:
         """Check every field (ValueError naming the field, its value and what is allowed); returns self."""
         check_fields(self, {
             "model": (lambda v: isinstance(v, ModelConfig), "a hamlib.seg.model.ModelConfig"),
-            "dataset": one_of(("voc", "legend")), "data_root": text(optional=True),
+            "dataset": one_of(("voc", "legend", "texture")), "data_root": text(optional=True),
             "train_split": text(), "val_split": text(),
             "legend": (lambda v: isinstance(v, LegendConfig), "a hamlib.seg.synthetic.LegendConfig"),
+            "texture": (lambda v: isinstance(v, TextureConfig), "a hamlib.seg.texture.TextureConfig"),
             "n_train": integer(1), "n_val": integer(1), "data_seed": integer(0),
             "crop": integer(1), "scales": sequence(number(0, lo_open=True)), "flip": flag(),
             "batch_size": integer(1), "steps": integer(0), "lr": number(0, lo_open=True),
@@ -115,9 +118,13 @@ class TrainConfig:
                          "head": (lambda v: isinstance(v, HeadConfig), "a hamlib.seg.heads.HeadConfig"),
                          "num_classes": integer(1), "pretrained": text(optional=True)})
         check_fields(m.head, {"context": one_of(CONTEXTS)})
-        if self.dataset == "legend" and m.num_classes != self.legend.num_classes:
-            raise ValueError(f"model.num_classes={m.num_classes}, but the legend task has {self.legend.num_classes} "
-                             f"classes (labels 0..{self.legend.num_classes - 1}; n_colours + 1)")
+        if self.dataset in ("legend", "texture"):
+            task = getattr(self, self.dataset)
+            if self.dataset == "texture":
+                task.validate()
+            if m.num_classes != task.num_classes:
+                raise ValueError(f"model.num_classes={m.num_classes}, but the {self.dataset} task has "
+                                 f"{task.num_classes} classes (labels 0..{task.num_classes - 1}; n_colours + 1)")
         names = field_names(self)
         for name in self.allow_change:
             if not any(name == n or name.startswith(n + ".") for n in names):
@@ -157,6 +164,13 @@ def legend_full() -> TrainConfig:
                                eval_every=1000, ckpt_every=1000)
 
 
+def texture() -> TrainConfig:
+    """`quick`'s network on the texture-by-legend task (`hamlib.seg.texture`: real textures from
+    scikit-image, a gray patch takes the colour of the legend swatch with its texture), 1000 steps."""
+    return dataclasses.replace(quick(), dataset="texture", texture=TextureConfig(), steps=1000,
+                               out_dir="runs/texture")
+
+
 def voc_stage1() -> TrainConfig:
     """The reference recipe, stage 1: ResNet-101 OS 8, HamNet head, trainaug, 60k its, batch 16, crop 513.
     The paper's one-step gradient, named: its VOC numbers were measured with it (on an
@@ -178,7 +192,7 @@ def voc_stage2() -> TrainConfig:
                                eval_scales=(0.5, 0.75, 1.0, 1.25, 1.5, 1.75), eval_flip=True)
 
 
-CONFIGS = {"quick": quick, "legend_full": legend_full, "voc_stage1": voc_stage1, "voc_stage2": voc_stage2}
+CONFIGS = {"quick": quick, "legend_full": legend_full, "texture": texture, "voc_stage1": voc_stage1, "voc_stage2": voc_stage2}
 RECIPES = {"voc": ("voc_stage1", "voc_stage2")}
 
 
@@ -260,18 +274,28 @@ class SeededStepBatches(StepBatches):
         return [(i, self.sample_seed * 10 ** 9 + step * self.B + j) for j, i in enumerate(idx)][self.rank::self.world]
 
 
-def build_datasets(cfg: TrainConfig):
+def generated_set(cfg: TrainConfig, n: int, seed: int, split: str = "val"):
+    """n images of cfg's generated task (legend or texture) from seed: a training set (flips as
+    cfg.flip; texture: patches from the top halves of the pictures) or a validation set."""
+    flip = cfg.flip and split == "train"
     if cfg.dataset == "legend":
-        train = LegendDataset(cfg.n_train, cfg.data_seed, cfg.legend, flip=cfg.flip)
-        val = LegendDataset(cfg.n_val, cfg.data_seed + 1, cfg.legend)
-        return train, val
+        return LegendDataset(n, seed, cfg.legend, flip=flip)
+    if cfg.dataset == "texture":   # patches from disjoint halves of every source picture
+        return TextureDataset(n, seed, cfg.texture, flip=flip, split=split)
+    raise ValueError(f"dataset {cfg.dataset!r} is not generated (only 'legend' and 'texture' are)")
+
+
+def build_datasets(cfg: TrainConfig):
+    if cfg.dataset in ("legend", "texture"):
+        return (generated_set(cfg, cfg.n_train, cfg.data_seed, "train"),
+                generated_set(cfg, cfg.n_val, cfg.data_seed + 1, "val"))
     if cfg.dataset == "voc":
         if not cfg.data_root:
             raise ValueError("dataset 'voc' needs data_root (the VOC2012 folder; see data/README.md)")
         aug = TrainAugment(cfg.crop, cfg.scales, cfg.flip)
         return (VOCSegmentation(cfg.data_root, cfg.train_split, aug),
                 VOCSegmentation(cfg.data_root, cfg.val_split, eval_transform))
-    raise ValueError(f"dataset must be 'voc' or 'legend', got {cfg.dataset!r}")
+    raise ValueError(f"dataset must be 'voc', 'legend' or 'texture', got {cfg.dataset!r}")
 
 
 # ---------------------------------------------------------------------------

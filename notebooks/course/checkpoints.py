@@ -3,6 +3,7 @@
     <root>/manifest.json                    {"files": {path relative to root: record}}
     <root>/legend2/<head>_s<seed>.pt        HamNet on the two-colour legend task (`tasks.TASKS`)
     <root>/legend1/<head>_s<seed>.pt        HamNet on the one-colour legend task
+    <root>/texture/<head>_s<seed>.pt        HamNet on the texture-by-legend task (real pictures)
     <root>/hamgan/...                       HamGAN generators and the digits classifier (`gan_checkpoints`)
 
 `root` defaults to `default_root()`. Every file has one record, written by `record()` when the
@@ -30,8 +31,9 @@ import torch
 from hamlib.runtime import atomic_file
 from hamlib.seg.heads import HeadConfig
 from hamlib.seg.model import ModelConfig, build_model
-from hamlib.seg.synthetic import LegendConfig, LegendDataset
-from hamlib.seg.train import TrainConfig, build_datasets
+from hamlib.seg.synthetic import LegendConfig
+from hamlib.seg.texture import TextureConfig
+from hamlib.seg.train import TrainConfig, build_datasets, generated_set
 from .legend import run_heads, seg_metrics
 from .tasks import task as get_task
 
@@ -155,6 +157,8 @@ def config_from_dict(d: dict) -> TrainConfig:
     d = copy.deepcopy(d)
     m = d.pop("model")
     model = ModelConfig(**{**m, "head": HeadConfig(**m["head"])})
+    if "texture" in d:   # records written before the texture task have none
+        d["texture"] = TextureConfig(**{**d["texture"], "textures": tuple(d["texture"]["textures"])})
     return TrainConfig(**{**d, "model": model, "legend": LegendConfig(**d["legend"]),
                           **{k: tuple(d[k]) for k in ("scales", "eval_scales") if k in d}})
 
@@ -166,9 +170,9 @@ def hamnet(cfg: TrainConfig, state_dict: dict):
     return model.eval()
 
 
-def eval_set(cfg: TrainConfig) -> LegendDataset:
+def eval_set(cfg: TrainConfig):
     """The fixed re-check set of a HamNet record: EVAL_N images of cfg's task, from EVAL_SEED."""
-    return LegendDataset(EVAL_N, EVAL_SEED, cfg.legend)
+    return generated_set(cfg, EVAL_N, EVAL_SEED, "val")
 
 
 def load_hamnet(rel: str, root=None, verify=True):
@@ -227,7 +231,7 @@ def checkpoint_or_train(task: str, heads, seeds, train_cfg=None, root=None, retr
         cfg = get_task(task).full()
         rows = [r for r in manifest_rows(task, heads, root) if r["seed"] in seeds]
         return dict(rows=rows, models=load_heads(task, heads, seeds[0], root), cfg=cfg,
-                    val_set=LegendDataset(cfg.n_val, cfg.data_seed + 1, cfg.legend),
+                    val_set=generated_set(cfg, cfg.n_val, cfg.data_seed + 1, "val"),
                     source=f"loaded {len(rows)} shipped checkpoints ({task}: {cfg.steps} steps of batch "
                            f"{cfg.batch_size}, seeds {list(seeds)}; {resolve_root(root) / 'manifest.json'})")
     if train_cfg is None:

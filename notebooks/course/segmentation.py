@@ -1,4 +1,4 @@
-"""The colour-by-legend task's pictures (notebook 06): examples, each head's predictions, and
+"""The legend tasks' pictures (notebook 06): examples, the texture task's sources, each head's predictions, and
 what a trained context block reads for one pixel (`draw_pixel_panel`, the notebook's widget,
 drawing `hamlib.analysis.context_influence`).
 
@@ -29,7 +29,7 @@ def label_style(dataset) -> dict:
 
 
 def image_of(dataset, i):
-    """Image i as (H, W, 3) in [0, 1]: LegendDataset stores (image - 0.5) / 0.25."""
+    """Image i as (H, W, 3) in [0, 1]: LegendDataset and TextureDataset store (image - 0.5) / 0.25."""
     return (dataset.images[i] * 0.25 + 0.5).clamp(0, 1).permute(1, 2, 0).numpy()
 
 
@@ -43,6 +43,24 @@ def draw_examples(dataset, n=6):
         for ax in axes[:, i]:
             ax.set_xticks([]), ax.set_yticks([])
     axes[0, 0].set_ylabel("image"), axes[1, 0].set_ylabel("label")
+    return fig
+
+
+def draw_texture_sources(names=None):
+    """The texture task's pictures (`hamlib.seg.texture`), as shrunk for the task, each with the
+    line between the half training patches come from (top) and validation's (bottom)."""
+    from hamlib.seg import texture
+
+    names = list(names or texture.TEXTURES)
+    fig = Figure(figsize=(2.4 * len(names), 2.9), layout="constrained")
+    for ax, name in zip(fig.subplots(1, len(names), squeeze=False)[0], names):
+        im = texture.source(name)
+        ax.imshow(im, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.axhline(len(texture.half(name, "train")) - 0.5, color="orange", lw=2)
+        ax.text(2, 2, "train", color="orange", va="top", fontsize=8)
+        ax.text(2, len(im) - 3, "validation", color="orange", fontsize=8)
+        ax.set_title(f"{name}\n{texture.TEXTURES[name][3].split(' (')[0]}", fontsize=9)
+        ax.set_xticks([]), ax.set_yticks([])
     return fig
 
 

@@ -198,6 +198,7 @@ def test_compiled_run_checkpoints_plain_weights_that_resume_uncompiled(tmp_path,
 # ---------------------------------------------------------------------------
 
 BAD = dict(model="resnet", dataset="coco", data_root=3, train_split="", val_split=None, legend={"size": 64},
+           texture={"size": 64},
            n_train=0, n_val=-1, data_seed=1.5, crop=0, scales=0.5, flip="yes", batch_size=0, steps=-5, lr="abc",
            momentum=5, weight_decay=-1, power=-1, eval_every=-1, eval_batch_size=0, eval_scales=(), eval_flip=1,
            log_every=0, ckpt_every=-1, stop_after=-1, out_dir=7, resume="no", init_from=0, seed=-1, device="tpu9",
