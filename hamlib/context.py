@@ -10,6 +10,9 @@ Every block maps (B, C, H, W) -> (B, C, H, W), residually, so any of them can re
                        normalised convs (SAGAN's block, as the gan Hamburger's sigma and breads)
     "attention-plain"  `hamlib.SelfAttention2d` as x + gamma O(attn), gamma = 1 at init, no norm
     "ham"              `hamlib.Hamburger(channels, **ham_kw)`
+    "plain"            `hamlib.minimal.MinimalHamburger(channels, rank, steps, bptt=True)`: the v1 NMF
+                       block as users write it in twenty lines (1x1 conv + ReLU, NMF by BPTT, 1x1
+                       conv + BN, ReLU(x + .), PyTorch's init); a comparison's reference row
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ import torch.nn.functional as F
 from .attention import SelfAttention2d
 from .ham import Hamburger
 from .layers import sn
+from .minimal import MinimalHamburger
 
-CONTEXTS = ("none", "pool", "attention", "attention-plain", "ham")
+CONTEXTS = ("none", "pool", "attention", "attention-plain", "ham", "plain")
 
 
 class PoolContext(nn.Module):
@@ -44,6 +48,10 @@ def context_block(kind, channels, num_classes=None, **ham_kw) -> nn.Module:
     """
     if kind == "ham":
         return Hamburger(channels, num_classes=num_classes, **ham_kw)
+    if kind == "plain":
+        if ham_kw.get("ham", "nmf") != "nmf":
+            raise ValueError(f"context 'plain' is the plain v1 NMF block, got ham={ham_kw['ham']!r}")
+        return MinimalHamburger(channels, rank=ham_kw.get("rank", 64), steps=ham_kw.get("steps", 6), bptt=True)
     if kind == "none":
         return nn.Identity()
     if kind == "pool":

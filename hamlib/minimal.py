@@ -6,10 +6,14 @@ lower / upper bread: 1x1 convs C -> d -> C; the ham: X (d x N) ~ D C^T by K mult
 updates that autograd never sees, then one differentiated coefficient step (the paper's
 one-step gradient). This is `hamlib.Hamburger(channels, ham="nmf", version="v1", d=d, rank=r,
 steps=K, grad="one-step", init="pytorch")` without its options and checks; a test pins the two
-equal in output and input gradient.
+equal in output and input gradient. `bptt=True` lets autograd see the K steps too: then it is
+`hamlib.Hamburger(..., version="v1", grad="bptt", init="pytorch")`, the "plain v1" row of the
+course's comparison tables (the block as users write it in twenty lines; `context_block("plain")`).
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 import torch.nn as nn
@@ -19,8 +23,9 @@ EPS = 1e-6
 
 
 class MinimalHamburger(nn.Module):
-    def __init__(self, channels, d=None, rank=64, steps=6, seed=0):
+    def __init__(self, channels, d=None, rank=64, steps=6, seed=0, bptt=False):
         super().__init__()
+        self.bptt = bptt                                           # False: the paper's one-step gradient
         d = channels if d is None else d
         self.lower = nn.Conv2d(channels, d, 1)                     # lower bread (then ReLU: NMF needs X >= 0)
         self.upper = nn.Conv2d(d, channels, 1, bias=False)         # upper bread
@@ -36,7 +41,7 @@ class MinimalHamburger(nn.Module):
         # run on X / s, s = 2^floor(log2 max X): eps stays relative to X's scale, and s is exact
         top = X.detach().amax((1, 2), keepdim=True).clamp_min(torch.finfo(X.dtype).tiny)   # (B, 1, 1)
         s = torch.exp2(torch.floor(torch.log2(top)))
-        with torch.no_grad():                                       # K steps that autograd never sees
+        with contextlib.nullcontext() if self.bptt else torch.no_grad():   # K steps autograd never sees
             Ct = torch.softmax(D.mT @ X, dim=1)                     # C^T (B, r, N), softmax over r
             for _ in range(self.steps):
                 Ct = Ct * (D.mT @ X / s) / (D.mT @ D @ Ct + EPS)    # C <- C (X^T D) / (C D^T D)

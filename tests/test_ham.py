@@ -327,7 +327,8 @@ def test_block_errors():
 def test_context_block_builds_every_context_and_names_the_vocabulary():
     from hamlib.context import CONTEXTS, PoolContext
     kinds = {"none": torch.nn.Identity, "pool": PoolContext, "attention": hamlib.SelfAttention2d,
-             "attention-plain": hamlib.SelfAttention2d, "ham": hamlib.Hamburger}
+             "attention-plain": hamlib.SelfAttention2d, "ham": hamlib.Hamburger,
+             "plain": hamlib.minimal.MinimalHamburger}
     assert set(kinds) == set(CONTEXTS)
     x = torch.rand(2, 8, 5, 5)
     for kind in CONTEXTS:

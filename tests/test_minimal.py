@@ -58,3 +58,36 @@ def test_a_different_number_of_steps_changes_the_output():
     mini6, _ = pair(K=6)
     x = torch.randn(1, 8, 4, 4, dtype=torch.float64)
     assert not torch.allclose(mini.eval()(x), mini6.eval()(x))
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_bptt_equals_hamburgers_v1_bptt(train):
+    """bptt=True (the 'plain' context, the comparison tables' plain v1 row) is
+    hamlib.Hamburger(version="v1", grad="bptt", init="pytorch"): same output and input gradient."""
+    torch.manual_seed(0)
+    mini = MinimalHamburger(8, d=6, rank=3, steps=4, bptt=True).double().train(train)
+    torch.manual_seed(0)
+    ham = hamlib.Hamburger(8, ham="nmf", version="v1", d=6, rank=3, steps=4, grad="bptt",
+                           init="pytorch").double().train(train)
+    x = torch.randn(2, 8, 5, 7, dtype=torch.float64, requires_grad=True)
+    outs = []
+    for m in (mini, ham):
+        torch.manual_seed(1)
+        y = m(x)
+        outs.append((y, torch.autograd.grad(y.square().sum(), x)[0]))
+    torch.testing.assert_close(outs[0][0], outs[1][0])
+    torch.testing.assert_close(outs[0][1], outs[1][1])
+    # and it is not the one-step block: autograd now connects pixels through the K steps
+    mini.eval()
+    X = torch.relu(mini.lower(x.detach()))[0].sum(0)                  # a pixel whose NMF row is not 0
+    i, j = divmod(int(X.argmax()), X.shape[1])
+    (g,) = torch.autograd.grad(mini(x)[0, :, i, j].sum(), x)
+    g[0, :, i, j] = 0
+    assert g.abs().max() > 1e-3
+
+
+def test_plain_context_is_the_bptt_minimal_block():
+    block = hamlib.context_block("plain", 8, ham="nmf", rank=3, steps=4)
+    assert isinstance(block, MinimalHamburger) and block.bptt and block.steps == 4 and block.D0.shape == (1, 8, 3)
+    with pytest.raises(ValueError, match="plain v1 NMF block"):
+        hamlib.context_block("plain", 8, ham="vq")

@@ -1,6 +1,6 @@
 """Every head on the colour-by-legend task with the same budget (notebook 06, the grids, the checkpoints).
 
-- `HEAD_SPECS`: named context blocks (no context, pooling, self-attention, Hamburgers with
+- `HEAD_SPECS`: named context blocks (no context, pooling, self-attention, the plain v1 block, Hamburgers with
   each solver, one-step or BPTT) as overrides of a config's head; `head_spec` also reads
   any "<solver> <grad mode>" name, e.g. "cd one-step-bases" or "nmf 2"; `with_head`
   applies one to a `hamlib.seg.train.TrainConfig`.
@@ -40,6 +40,7 @@ HEAD_SPECS = {
     "pool": dict(context="pool"),
     "attention": dict(context="attention"),
     "attention-plain": dict(context="attention-plain"),
+    "plain v1": dict(context="plain"),
     "nmf one-step": dict(context="ham", ham=dict(ham="nmf", grad="one-step")),
     "nmf bptt": dict(context="ham", ham=dict(ham="nmf", grad="bptt")),
     "cd one-step": dict(context="ham", ham=dict(ham="cd", grad="one-step")),
