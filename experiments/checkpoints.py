@@ -4,6 +4,7 @@
     python -m experiments.checkpoints classifier                               # HamGAN's digits classifier (first)
     python -m experiments.checkpoints train-gan ham attention ham-bptt --seeds 0
     python -m experiments.checkpoints check          # re-evaluate every file against the manifest
+    python -m experiments.checkpoints rename legend2 "nmf bptt" "nmf bptt init=reference"   # after a default changed
     python -m experiments.checkpoints table          # the Markdown tables of the recorded runs
 
 Storage, records and loading are `notebooks.course.checkpoints` (HamNet, the store) and
@@ -23,7 +24,9 @@ import time
 
 import torch
 
+from hamlib.grad import canonical_grad
 from hamlib.ham import Hamburger
+from hamlib.md import SOLVERS
 from hamlib.gan.metrics import accuracy, train_classifier
 from hamlib.gan.model import gate_values
 from hamlib.gan.train import train as train_gan
@@ -73,6 +76,40 @@ def train_hamnet(task: str, head: str, seed: int, root=None, datasets=None) -> d
                   params=sum(p.numel() for p in res["model"].parameters()))
     return ck.record(ck.hamnet_rel(task, head, seed), dict(config=dataclasses.asdict(cfg), state_dict=weights),
                      fields, root)
+
+
+def rename_hamnet(task: str, old: str, new: str, root=None) -> list:
+    """Re-name a task's HamNet records from head `old` to `new` (files moved, records' head and command
+    rewritten, hashes unchanged), e.g. after a library default changed: "nmf bptt" trained with
+    init="reference" is "nmf bptt init=reference" once the default is "pytorch". Refused (ValueError)
+    unless `new`, as the library reads it now, builds the very model each record was trained with.
+    Returns the new relative paths."""
+    root = ck.resolve_root(root)
+    recs = {rel: r for rel, r in ck.hamnet_files(task, root).items() if r["head"] == old}
+    if not recs:
+        raise KeyError(f"no {task} record has head {old!r}")
+    def resolved(model: dict) -> dict:   # grad=None is the solver's default mode, by name
+        ham = model["head"]["ham"]
+        grad = ham.get("grad")
+        grad = SOLVERS[ham.get("ham", "nmf")].default_grad if grad is None else canonical_grad(grad)
+        return {**model, "head": {**model["head"], "ham": {**ham, "grad": grad}}}
+
+    for rel, r in recs.items():
+        want = dataclasses.asdict(hamnet_config(task, new, r["seed"]))["model"]
+        if resolved(want) != resolved(r["config"]["model"]):
+            raise ValueError(f"{rel}: head {new!r} now builds {want['head']}, but the file was trained with "
+                             f"{r['config']['model']['head']}; pick a name that says how it was trained")
+    moved = []
+    with ck._locked_manifest(root) as manifest:
+        for rel, r in recs.items():
+            dst = ck.hamnet_rel(task, new, r["seed"])
+            if dst in manifest["files"]:
+                raise ValueError(f"{dst} exists already: rename or remove it first")
+            (root / rel).rename(root / dst)
+            manifest["files"][dst] = dict(manifest["files"].pop(rel), head=new,
+                                          command=f'{PROG} train {task} "{new}" --seeds {r["seed"]}')
+            moved.append(dst)
+    return moved
 
 
 def train_digits_classifier(root=None) -> dict:
@@ -169,6 +206,9 @@ def main(argv=None):
     g.add_argument("--seeds", type=int, nargs="+", default=[0])
     sub.add_parser("classifier", help="train and record the digits classifier of FID / IS")
     sub.add_parser("check", help="re-evaluate every file against the manifest")
+    r = sub.add_parser("rename", help="re-name a task's records of one head (after a default changed)")
+    r.add_argument("task", choices=[k for k in TASKS if k != "marker"])
+    r.add_argument("old"), r.add_argument("new")
     sub.add_parser("table", help="print the Markdown tables of the recorded runs")
     a = p.parse_args(argv)
     if a.cmd == "train":
@@ -187,11 +227,14 @@ def main(argv=None):
     elif a.cmd == "classifier":
         r = train_digits_classifier(a.root)
         print(f"classifier: accuracy {r['metric']['train_accuracy']:.4f} ({r['wall_s']:.0f} s)", flush=True)
+    elif a.cmd == "rename":
+        for rel in rename_hamnet(a.task, a.old, a.new, a.root):
+            print(rel, flush=True)
     elif a.cmd == "check":
         for line in check(a.root):
             print(line, flush=True)
     else:
-        for name in ("legend2", "legend1"):
+        for name in ("legend2", "legend1", "texture"):
             if table := hamnet_table(name, a.root):
                 print(f"\n{name}:\n\n{table}")
         if table := gan_table(a.root):

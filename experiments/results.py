@@ -17,14 +17,24 @@ import sys
 from pathlib import Path
 
 from experiments.checkpoints import gan_table, hamnet_table
-from notebooks.course import sequences
+from notebooks.course import defaults, sequences
 
 PATH = Path(__file__).with_name("RESULTS.md")
 BLOCKS = {"legend2": lambda root: hamnet_table("legend2", root),
           "legend1": lambda root: hamnet_table("legend1", root),
           "hamgan": gan_table,
+          "texture": lambda root: hamnet_table("texture", root),
+          "defaults": lambda root: defaults_tables(),
           "mixers": lambda root: mixers_tables(),
           "mixers_cost": lambda root: mixers_cost()}
+
+
+def defaults_tables() -> str:
+    """The defaults grid (data/defaults/results.json): every task's table, per seed, and the targets."""
+    R = defaults.load()
+    return "\n".join([f"```bash\n{R['command']}\n```", "",
+                      f"{R['steps']} steps of batch 16 (quick network), seeds {', '.join(map(str, R['seeds']))}; "
+                      f"{R['hardware']}; torch {R['torch']}.", "", defaults.markdown(R["rows"])])
 
 
 def mixers_tables() -> str:

@@ -247,7 +247,7 @@ def test_v2plus_gates_start_closed():
 
 
 def test_reference_init():
-    m = hamlib.Hamburger(256, version="v2", d=256, rank=8)
+    m = hamlib.Hamburger(256, version="v2", d=256, rank=8, init="reference")
     w = m.lower_bread[0].weight
     assert abs(w.std().item() / math.sqrt(2 / 256) - 1) < 0.05
     assert (m.lower_bread[0].bias == 0).all()
@@ -264,6 +264,9 @@ def test_reference_init():
 def test_pytorch_init_keeps_torch_defaults():
     torch.manual_seed(0)
     m = hamlib.Hamburger(256, version="v2", d=256, rank=8, init="pytorch")
+    torch.manual_seed(0)
+    default = hamlib.Hamburger(256, version="v2", d=256, rank=8)      # the default since issue 23
+    assert all(torch.equal(p, q) for p, q in zip(m.parameters(), default.parameters()))
     w, b = m.lower_bread[0].weight, m.lower_bread[0].bias
     bound = 1 / math.sqrt(256)          # kaiming-uniform with a = sqrt(5): U(+-1/sqrt(fan_in)), biases too
     assert w.abs().max() <= bound and abs(w.std().item() / (bound / math.sqrt(3)) - 1) < 0.05

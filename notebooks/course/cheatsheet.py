@@ -23,7 +23,10 @@ PASCAL VOC val mIoU), VOC test mIoU, ImageNet-128 FID; its efficiency table is
 
 from __future__ import annotations
 
+import inspect
+
 from hamlib.grad import GradPlan, grad_plan
+from hamlib.ham import Hamburger
 from hamlib.md import SOLVERS
 from hamlib.measure import markdown_table
 from .efficiency import PAPER_EFFICIENCY
@@ -112,12 +115,15 @@ def modes_markdown(rows, measured=None, cross=None) -> str:
 
 def canonical_head(name: str) -> str:
     """A head name with the solver's default gradient filled in: "nmf", "nmf default" and
-    "nmf bptt" -> "nmf bptt"; "vq" -> "vq 2"; options kept, sorted ("nmf default init=pytorch"
-    -> "nmf bptt init=pytorch"); heads without a Hamburger unchanged."""
+    "nmf bptt" -> "nmf bptt"; "vq" -> "vq 2"; the block's default init left out ("nmf default
+    init=pytorch" -> "nmf bptt"); other options kept, sorted ("nmf default init=reference rank=4"
+    -> "nmf bptt init=reference rank=4"); heads without a Hamburger unchanged."""
     spec = head_spec(name)
     if spec["context"] != "ham":
         return name
     ham = dict(spec["ham"])
+    if ham.get("init") == inspect.signature(Hamburger).parameters["init"].default:
+        del ham["init"]
     solver, grad = ham.pop("ham"), ham.pop("grad", None)
     grad = SOLVERS[solver].default_grad if grad is None else grad
     return " ".join([solver, str(grad)] + [f"{k}={v}" for k, v in sorted(ham.items())])

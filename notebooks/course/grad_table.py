@@ -45,7 +45,7 @@ MARKER_HEADS = (("none",) + tuple(f"nmf {g}" for g in ("one-step", "one-step-bas
                 + ("cd one-step-bases inv_t=100",))
 FIELDS = ("head", "seed", "task", "config", "steps", "miou", "ctx_acc", "acc", "params", "ms_per_step", "wall_s",
           "status")
-MARKER_OPTIONS = ("rank", "steps", "inv_t")   # the Hamburger options a MarkerNet takes
+MARKER_OPTIONS = ("rank", "steps", "inv_t", "init")   # the Hamburger options a MarkerNet takes
 
 _DATA = {}  # per process: the legend data sets, built once per (task, steps, base)
 
@@ -61,7 +61,7 @@ def marker_config(head: str, **kw):
     MarkerConfig fields (iters, seed, ...)."""
     spec = legend.head_spec(head)
     base = get_task("marker").full()
-    if spec["context"] in ("none", "pool", "attention", "attention-plain"):
+    if spec["context"] in ("none", "pool", "attention", "attention-plain", "plain"):
         return dataclasses.replace(base, context=spec["context"], **kw)
     if spec["context"] != "ham" or set(spec["ham"]) - {"ham", "grad", *MARKER_OPTIONS}:
         raise ValueError(f"the marker network takes 'none', 'pool', 'attention', 'attention-plain' or a Hamburger head with options "

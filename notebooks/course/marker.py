@@ -45,7 +45,8 @@ def marker_batch(n, size=16, classes=4, marker=2, generator=None):
     return x, k.view(n, 1, 1).expand(n, size, size).clone()
 
 
-MARKER_CONTEXTS = CONTEXTS[:-1] + ("one-step", "one-step-bases", "bptt")  # contexts, or a ham by its gradient mode
+# context blocks by name, or a ham by its gradient mode
+MARKER_CONTEXTS = tuple(c for c in CONTEXTS if c != "ham") + ("one-step", "one-step-bases", "bptt")
 
 
 class MarkerNet(nn.Module):
@@ -53,10 +54,11 @@ class MarkerNet(nn.Module):
 
     context: a context block's name ("none", "pool", "attention", "attention-plain"), or a gradient mode
     ("one-step", "one-step-bases", "bptt" or an int k) for a v2 Hamburger of solver `ham`
-    (NMF by default; inv_t=None is the solver's default temperature).
+    (NMF by default; inv_t=None is the solver's default temperature, init=None the block's default
+    initialisation); "plain" is the plain v1 NMF block with the same rank and steps.
     """
 
-    def __init__(self, context="bptt", classes=4, width=16, rank=4, steps=6, ham="nmf", inv_t=None):
+    def __init__(self, context="bptt", classes=4, width=16, rank=4, steps=6, ham="nmf", inv_t=None, init=None):
         super().__init__()
         if context not in MARKER_CONTEXTS and not isinstance(context, int):
             raise ValueError(f"context must be one of {MARKER_CONTEXTS} or an int, got {context!r}")
@@ -65,6 +67,10 @@ class MarkerNet(nn.Module):
             nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU())
         kind = context if context in CONTEXTS else "ham"
         ham_kw = dict(ham=ham, version="v2", rank=rank, steps=steps, grad=context, inv_t=inv_t) if kind == "ham" else {}
+        if kind == "ham" and init is not None:
+            ham_kw["init"] = init
+        if kind == "plain":
+            ham_kw = dict(rank=rank, steps=steps)
         self.context = context_block(kind, width, **ham_kw)
         self.classify = nn.Conv2d(width, classes, 1)
 
@@ -82,6 +88,7 @@ class MarkerConfig:
     steps: int = 6          # K of the Hamburger
     ham: str = "nmf"        # its solver
     inv_t: float | None = None  # VQ/CD temperature (None: the solver's default)
+    init: str | None = None     # the Hamburger's initialisation (None: the block's default)
     iters: int = 150        # training iterations
     batch: int = 32
     lr: float = 3e-3
@@ -105,7 +112,7 @@ def train_marker(cfg: MarkerConfig):
     x_test, y_test = marker_batch(cfg.test_images, cfg.size, cfg.classes,
                                   generator=torch.Generator().manual_seed(1000))
     x_test, y_test = x_test.to(device), y_test.to(device)
-    model = MarkerNet(cfg.context, cfg.classes, cfg.width, cfg.rank, cfg.steps, cfg.ham, cfg.inv_t).to(device)
+    model = MarkerNet(cfg.context, cfg.classes, cfg.width, cfg.rank, cfg.steps, cfg.ham, cfg.inv_t, cfg.init).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     its, accs = [], []
     t0 = time.perf_counter()

@@ -21,7 +21,7 @@ EXPECTED = {
     "03_vq_cd.ipynb": ["vq-temperature"],
     "04_hamburger_vs_attention.ipynb": ["query-row", "query-col"],
     "05_one_step_gradient.ipynb": ["k-slider"],
-    "06_hamnet.ipynb": ["seg-pixel"],
+    "06_hamnet.ipynb": ["seg-pixel", "seg-pixel-texture"],
     "07_hamgan.ipynb": ["gan-class", "gan-latent"],
     "09_sequences.ipynb": ["mixers-view"],
 }

@@ -48,7 +48,8 @@ def test_modes_markdown_with_measured_columns():
 @pytest.mark.parametrize("name, canon", [("nmf", "nmf bptt"), ("nmf default", "nmf bptt"), ("nmf bptt", "nmf bptt"),
                                          ("nmf one-step", "nmf one-step"), ("cd default", "cd one-step-bases"),
                                          ("vq", "vq 2"), ("vq 2", "vq 2"), ("attention", "attention"),
-                                         ("none", "none"), ("nmf default init=pytorch", "nmf bptt init=pytorch")])
+                                         ("none", "none"), ("nmf default init=pytorch", "nmf bptt"),
+                                         ("nmf default init=reference", "nmf bptt init=reference")])
 def test_canonical_head(name, canon):
     assert cs.canonical_head(name) == canon
 

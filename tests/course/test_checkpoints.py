@@ -29,7 +29,7 @@ def test_the_checkpoints_are_shipped_and_small():
     files = shipped_hamnet()
     assert files, f"no HamNet checkpoint recorded in {SHIPPED}"
     tasks = {ck.read_manifest()["files"][f]["task"] for f in files}
-    assert {"legend1", "legend2"} <= tasks
+    assert {"legend1", "legend2", "texture"} <= tasks
     total = sum(p.stat().st_size for p in ROOT.rglob("*") if p.is_file())
     assert total < 30 * 2**20, f"data/checkpoints holds {total / 2**20:.1f} MB (limit 30 MB)"
     on_disk = {str(p.relative_to(ROOT)) for p in ROOT.rglob("*.pt")}
@@ -40,8 +40,9 @@ def test_the_checkpoints_are_shipped_and_small():
 def test_the_comparison_has_three_seeds_per_head():
     rows = ck.manifest_rows("legend2")
     heads = {r["head"] for r in rows}
-    for h in ("none", "pool", "attention", "attention-plain", "nmf bptt", "nmf one-step", "nmf bptt init=pytorch",
-              "cd one-step-bases", "vq 2"):
+    for h in ("none", "pool", "attention", "attention-plain", "nmf bptt", "nmf one-step", "cd one-step-bases", "vq 2",
+              "nmf bptt init=reference", "nmf one-step init=reference", "cd one-step-bases init=reference",
+              "vq 2 init=reference"):
         assert sorted(r["seed"] for r in rows if r["head"] == h) == [0, 1, 2], h
     assert len(heads) >= 7
 
@@ -127,7 +128,8 @@ def test_default_root_follows_the_environment_and_the_working_directory(tmp_path
 def test_the_cli_tabulates_the_manifest(capsys):
     train_ck.main(["--root", str(ROOT), "table"])
     out = capsys.readouterr().out
-    assert "legend2:" in out and "| nmf bptt init=pytorch |" in out and "| self-attention |" in out
+    assert "legend2:" in out and "| nmf bptt init=reference |" in out and "| self-attention |" in out
+    assert "texture:" in out and "| plain v1 |" in out
 
 
 def test_full_scale_config_starts_on_cpu(tmp_path):
@@ -152,3 +154,23 @@ def test_checkpoint_or_train_loads_when_complete_and_trains_otherwise(tmp_path, 
     assert got["source"].startswith("trained now: 2 runs") and set(got["models"]) == {"none", "pool"}
     with pytest.raises(FileNotFoundError, match="no complete set"):
         ck.checkpoint_or_train("tiny", ["pool"], [0], None, root=root)
+
+
+def test_rename_moves_records_only_to_a_name_that_builds_the_same_model(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    tiny = lambda: get_config("quick", steps=2, n_train=16, n_val=8)   # noqa: E731
+    monkeypatch.setitem(tasks.TASKS, "tiny", tasks.Task("tiny", "a tiny legend task", tiny, None))
+    root = tmp_path / "ckpt"
+    rec = train_ck.train_hamnet("tiny", "nmf bptt init=reference", 0, root=root)
+    with pytest.raises(ValueError, match="pick a name that says how it was trained"):
+        train_ck.rename_hamnet("tiny", "nmf bptt init=reference", "nmf bptt init=pytorch", root)
+    with pytest.raises(KeyError, match="no tiny record has head 'vq 2'"):
+        train_ck.rename_hamnet("tiny", "vq 2", "vq 2 init=reference", root)
+    assert train_ck.rename_hamnet("tiny", "nmf bptt init=reference", "nmf default init=reference", root) == [
+        "tiny/nmf_default_init-reference_s0.pt"]
+    files = ck.hamnet_files("tiny", root)
+    assert list(files) == ["tiny/nmf_default_init-reference_s0.pt"] and not (root / "tiny/nmf_bptt_init-reference_s0.pt").exists()
+    new = files["tiny/nmf_default_init-reference_s0.pt"]
+    assert new["head"] == "nmf default init=reference" and new["sha256"] == rec["sha256"]
+    assert new["command"] == 'python -m experiments.checkpoints train tiny "nmf default init=reference" --seeds 0'
+    ck.load_hamnet("tiny/nmf_default_init-reference_s0.pt", root)   # the hash still holds

@@ -17,9 +17,16 @@ def test_marker_heads_are_notebook_05s_marker_net():
     assert grad_table.marker_config("none").context == "none"
     assert grad_table.marker_config("vq").context == 2          # the solver's own gradient mode
     assert grad_table.marker_config("nmf bptt rank=2", iters=5).rank == 2
-    for bad in ("nmf bptt init=pytorch", "cd one-step bases=learned"):
+    for bad in ("nmf bptt version=v1", "cd one-step bases=learned"):
         with pytest.raises(ValueError, match="marker network"):
             grad_table.marker_config(bad)
+    assert grad_table.marker_config("nmf bptt init=reference").init == "reference"
+    assert grad_table.marker_config("plain v1").context == "plain"
+    torch.manual_seed(0)
+    ref = MarkerNet("bptt", init="reference")
+    assert ref.context.lower_bread[0].bias.abs().max() == 0                  # reference_init's zero biases
+    assert MarkerNet("bptt").context.lower_bread[0].bias.abs().max() > 0     # the default: PyTorch's
+    assert type(MarkerNet("plain").context).__name__ == "MinimalHamburger"
     torch.manual_seed(0)
     a = MarkerNet("bptt").state_dict()
     c = grad_table.marker_config("nmf bptt")
