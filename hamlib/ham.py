@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .layers import ConditionalBatchNorm2d, ConvNormAct, make_norm, reference_init, sn
+from .layers import BiasAfterConv2d, ConditionalBatchNorm2d, ConvNormAct, make_norm, reference_init, sn
 from .md import SOLVERS
 
 VERSIONS = ("v1", "v2", "v2+", "gan")
@@ -94,7 +94,7 @@ class Hamburger(nn.Module):
             self.ham_channel = SOLVERS[ham](d, groups=groups, spatial=False, bases="random", **kw)
 
         gan = version == "gan"
-        lower = nn.Conv2d(channels, width, 1, bias=not gan)
+        lower = BiasAfterConv2d(channels, width, 1, bias=not gan)   # thread-count invariant (layers.py)
         self.lower_bread = nn.Sequential(lower, nn.ReLU(inplace=True) if ham == "nmf" else nn.Identity())
         cheese_out = d // groups if version == "v2+" else width  # 2d or d -> d/S for v2+
         self.cheese = ConvNormAct(width, cheese_out, 1, norm=norm) if version in ("v2", "v2+") else nn.Identity()

@@ -48,6 +48,20 @@ def make_norm(norm, channels: int) -> nn.Module:
     raise ValueError(f"norm must be 'bn', 'gn', None or a callable, got {norm!r}")
 
 
+class BiasAfterConv2d(nn.Conv2d):
+    """nn.Conv2d (same parameters, same state_dict) that adds its bias after the convolution.
+
+    PyTorch's CPU convolution with a fused bias rounds differently with the number of threads
+    (1 vs 2: up to 6e-7 on a 1x1 conv of 64 channels), so a block whose conv has a non-zero bias
+    would not give bit-identical outputs across thread counts; the convolution alone, and the
+    bias added to its output, do (tests/test_determinism.py)."""
+
+    def forward(self, x):
+        if self.bias is None:
+            return super().forward(x)
+        return self._conv_forward(x, self.weight, None) + self.bias.view(1, -1, 1, 1)
+
+
 class ConvNormAct(nn.Sequential):
     """k x k conv (no bias) + norm + ReLU, padding keeps the size."""
 

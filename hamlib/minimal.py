@@ -50,6 +50,7 @@ class MinimalHamburger(nn.Module):
         return D @ (Ct * s)                                         # the factors of X, not X / s
 
     def forward(self, x):                                           # x (B, C, H, W)
-        X = F.relu(self.lower(x)).flatten(2)                        # (B, d, N), N = H*W
+        # the bias added after the conv: a fused bias rounds differently with the thread count
+        X = F.relu(F.conv2d(x, self.lower.weight) + self.lower.bias[:, None, None]).flatten(2)   # (B, d, N), N = H*W
         z = self.nmf(X).view(x.shape[0], -1, *x.shape[2:])          # (B, d, H, W)
         return F.relu(x + self.norm(self.upper(z)))
