@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .synthetic import COLOURS, SHAPES, _gaps, _mask
+from .synthetic import COLOURS, SHAPES, LegendDataset, _gaps, _mask
 
 # name -> (skimage.data loader, crop of the source (rows, cols) or None, shrink factor, licence)
 TEXTURES = {
@@ -178,10 +178,10 @@ def make_texture_dataset(n: int, seed: int = 0, cfg: TextureConfig | None = None
     return _cached(n, seed, split, key)
 
 
-class TextureDataset(torch.utils.data.Dataset):
+class TextureDataset(LegendDataset):
     """The texture-by-legend task as a Dataset of (image (3, S, S) normalised, label (S, S)),
-    with the attributes of `synthetic.LegendDataset` (images, labels, needs_context, num_classes);
-    items may be indexed by (index, seed) pairs, the seed driving a random horizontal flip."""
+    with the attributes of `synthetic.LegendDataset` (images, labels, needs_context, num_classes),
+    whose item access it inherits: (index, seed) pairs, the seed driving a random horizontal flip."""
 
     def __init__(self, n: int, seed: int = 0, cfg: TextureConfig | None = None, flip: bool = False,
                  split: str = "train"):
@@ -190,13 +190,3 @@ class TextureDataset(torch.utils.data.Dataset):
         self.images = (images - 0.5) / 0.25            # roughly zero mean, unit scale
         self.flip, self.split = flip, split
         self.num_classes = self.cfg.num_classes
-
-    def __len__(self):
-        return len(self.labels)
-
-    def __getitem__(self, item):
-        i, seed = item if isinstance(item, tuple) else (item, None)
-        x, y = self.images[i], self.labels[i]
-        if self.flip and seed is not None and torch.randint(2, (1,), generator=torch.Generator().manual_seed(seed)):
-            x, y = x.flip(-1), y.flip(-1)
-        return x, y
